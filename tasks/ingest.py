@@ -1,0 +1,733 @@
+"""Ingest: find the input files and turn each input record into a RawDocument or a
+Rejection, and write them as bounded staging shards (`ingest_files`, the stage's task
+at the end of this module).
+
+Two promises shape this module:
+- it never raises for bad input: every file and record ends up as exactly one
+  document or one rejection (kept + rejected = read), so a run can account for all;
+- it is lazy: records come out of generators and tabular files are streamed, so
+  memory stays flat whatever the file size.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import glob
+import json
+import os
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.config import InputConfig, TableColumns
+from tasks.records import RawDocument, RejectReason, Rejection, ShardRef
+from tasks.rejected import rejections_table
+from tasks.staging import write_shard
+
+STAGE = "ingest"
+SNIFF_BYTES = 8192  # how much of a file we look at to tell text from binary
+_CHUNK = 1 << 20  # read size for the streaming UTF-8 check
+
+Item = RawDocument | Rejection
+
+
+def _reject(origin: str, reason: RejectReason, detail: str) -> Rejection:
+    return Rejection(origin=origin, reason=reason, detail=detail, stage=STAGE)
+
+
+# ---------------------------------------------------------------------------
+# Listing inputs
+# ---------------------------------------------------------------------------
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def _normalise_extensions(extensions: Sequence[str]) -> frozenset[str]:
+    # Accept "txt" as well as ".txt", any case: the comparison is on lowercased suffixes.
+    return frozenset(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder a glob searches: its leading components without wildcards."""
+    parts: list[str] = []
+    for part in Path(pattern).expanduser().parts:
+        if _GLOB_CHARS.search(part):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+class _Listing:
+    """Accumulates found files (keyed by resolved path, so aliases count once) and
+    rejections (keyed by origin, so overlapping entries don't report twice)."""
+
+    def __init__(self, wanted: frozenset[str]) -> None:
+        self.wanted = wanted
+        self.files: set[Path] = set()
+        self.rejections: dict[str, Rejection] = {}
+
+    def reject(self, origin: str, reason: RejectReason, detail: str) -> None:
+        self.rejections.setdefault(origin, _reject(origin, reason, detail))
+
+    def add_found(self, path: Path, root: Path) -> None:
+        """A file met while searching `root` (a folder or a glob's folder)."""
+        if path.suffix.lower() not in self.wanted:
+            return  # other file types in a searched folder are simply not inputs
+        resolved = path.resolve()
+        # A link out of the searched folder could pull in anything on the machine
+        # (another user's files, /etc): refuse it, and say so rather than hide it.
+        if path.is_symlink() and not _inside(resolved, root):
+            self.reject(str(path), RejectReason.UNREADABLE, "symlink points outside the input folder")
+        elif not resolved.is_file():
+            self.reject(str(path), RejectReason.UNREADABLE, "no such file or folder")
+        else:
+            self.files.add(resolved)
+
+    def walk(self, folder: Path) -> None:
+        root = folder.resolve()
+
+        def on_error(exc: OSError) -> None:
+            self.reject(str(exc.filename or folder), RejectReason.UNREADABLE, str(exc))
+
+        # followlinks=False: symlinked folders are checked below, never entered blindly.
+        for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=False):
+            here = Path(dirpath)
+            kept = []
+            for name in sorted(dirnames):
+                if name.startswith("."):
+                    continue  # hidden folders (.git, .cache) are never inputs
+                sub = here / name
+                if sub.is_symlink():
+                    if not _inside(sub.resolve(), root):
+                        self.reject(str(sub), RejectReason.UNREADABLE, "symlink points outside the input folder")
+                    # A link inside the folder: its files are listed through their real path.
+                    continue
+                kept.append(name)
+            dirnames[:] = kept
+            for name in sorted(filenames):
+                if not name.startswith("."):
+                    self.add_found(here / name, root)
+
+
+def list_inputs(paths: list[str], extensions: Sequence[str]) -> tuple[list[Path], list[Rejection]]:
+    """Expand files, folders (recursively) and glob patterns into the sorted, de-duplicated
+    list of input files (resolved paths), plus a Rejection for each entry that names
+    nothing usable."""
+    listing = _Listing(_normalise_extensions(extensions))
+    for entry in paths:
+        if _GLOB_CHARS.search(entry):
+            _expand_glob(entry, listing)
+            continue
+        path = Path(entry).expanduser()
+        if path.is_dir():
+            listing.walk(path)
+        elif path.is_file():
+            # Named explicitly: followed even if it is a symlink, but its type must be readable.
+            if path.suffix.lower() in listing.wanted:
+                listing.files.add(path.resolve())
+            else:
+                listing.reject(entry, RejectReason.UNSUPPORTED, f"extension '{path.suffix or '(none)'}' is not one of {sorted(listing.wanted)}")
+        else:
+            listing.reject(entry, RejectReason.UNREADABLE, "no such file or folder")
+    return sorted(listing.files), sorted(listing.rejections.values(), key=lambda r: r.origin)
+
+
+def _expand_glob(pattern: str, listing: _Listing) -> None:
+    # glob.glob already skips hidden names unless the pattern spells them out.
+    matches = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
+    if not matches:
+        listing.reject(pattern, RejectReason.UNREADABLE, "glob matched nothing")
+        return
+    root = _glob_root(pattern).resolve()
+    walked: list[Path] = []
+    for match in matches:
+        path = Path(match)
+        if path.is_dir():
+            # `**` yields every folder level; walking a folder already walked would only repeat work.
+            if path.is_symlink() and not _inside(path.resolve(), root):
+                listing.reject(match, RejectReason.UNREADABLE, "symlink points outside the input folder")
+            elif not any(_inside(path, done) for done in walked):
+                walked.append(path)
+                listing.walk(path)
+        else:
+            listing.add_found(path, root)
+
+
+# ---------------------------------------------------------------------------
+# Reading text safely
+# ---------------------------------------------------------------------------
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG image"),
+    (b"%PDF-", "PDF document"),
+    (b"PK\x03\x04", "ZIP archive"),
+    (b"\x1f\x8b", "GZIP archive"),
+)
+# Longest first: a UTF-32-LE BOM starts with the UTF-16-LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+
+
+def _is_utf8(path: Path) -> bool:
+    """Streamed strict UTF-8 check, so a big file is never held in memory for it."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _guess_legacy_encoding(path: Path) -> str | None:
+    """Best guess for text that is not UTF-8.
+
+    charset-normalizer's ranking among single-byte code pages is close to a coin
+    flip on short texts (it calls cp1252 curly quotes cp852). News in a legacy
+    encoding is overwhelmingly Windows-1252, so cp1252 wins whenever it decodes the
+    bytes and reads no messier than the guess; Cyrillic, Greek or Central European
+    text decoded as cp1252 turns into accented soup with a high mess ratio, and
+    keeps its own code page."""
+    from charset_normalizer import from_bytes
+    from charset_normalizer.md import mess_ratio
+
+    # Non-UTF-8 files are rare and bounded by max_file_bytes: reading them whole is fine.
+    data = path.read_bytes()
+    best = from_bytes(data).best()
+    try:
+        as_cp1252 = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return best.encoding if best else None
+    if best is None or mess_ratio(as_cp1252[:100_000], 1.0) <= best.chaos + 0.01:
+        return "cp1252"
+    return best.encoding
+
+
+def _detect_encoding(path: Path) -> str | Rejection:
+    """The codec to read `path` with, or why it is not text at all."""
+    origin = str(path)
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return _reject(origin, RejectReason.NOT_TEXT, f"binary data: {kind} signature {magic!r}")
+    encoding = next((enc for bom, enc in _BOMS if head.startswith(bom)), None)
+    if encoding is None and b"\x00" in head:
+        # NUL bytes are normal only in UTF-16/32 text without a BOM.
+        from charset_normalizer import from_bytes
+
+        guess = from_bytes(head).best()
+        if guess is None or not guess.encoding.startswith(("utf_16", "utf_32")):
+            return _reject(origin, RejectReason.NOT_TEXT, "binary data: NUL bytes in the first 8 KB")
+        encoding = guess.encoding
+    if encoding is None:
+        encoding = "utf-8" if _is_utf8(path) else _guess_legacy_encoding(path)
+        if encoding is None:
+            return _reject(origin, RejectReason.ENCODING, "bytes match no known text encoding")
+    sample = head.decode(encoding, errors="ignore")  # the head may cut a multi-byte char
+    controls = sum(1 for c in sample if c not in _ALLOWED_CONTROLS and unicodedata.category(c) == "Cc")
+    if sample and controls / len(sample) > 0.30:
+        return _reject(origin, RejectReason.NOT_TEXT, f"binary data: {controls / len(sample):.0%} control characters in the first 8 KB")
+    return encoding
+
+
+def _read_text(path: Path) -> str | Rejection:
+    """A whole-file text format, decoded, with newlines normalised to '\\n' and no BOM."""
+    encoding = _detect_encoding(path)
+    if isinstance(encoding, Rejection):
+        return encoding
+    # Text mode's universal newlines turn \r\n and \r into \n for every later stage.
+    with path.open(encoding=encoding, errors="strict") as fh:
+        text = fh.read().lstrip("\ufeff")
+    if not text.strip():
+        return _reject(str(path), RejectReason.EMPTY, "file holds only whitespace")
+    return text
+
+
+# ---------------------------------------------------------------------------
+# Field normalisation shared by the tabular formats (and HTML metadata)
+# ---------------------------------------------------------------------------
+
+_AND = re.compile(r"\s+(?:and|&)\s+", re.IGNORECASE)
+_BY = re.compile(r"^by\s+", re.IGNORECASE)
+
+
+def split_authors(value: Any) -> list[str]:
+    """A list, or "A; B" / "A, B and C" -> ["A", "B", "C"]. Splits on ';' when present
+    (so "Doe, Jane; Roe, Rick" survives), else on ','; "Doe, Jane" alone is
+    ambiguous and comes out as two names."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        parts = [str(v) for v in value if v is not None]
+    else:
+        text = str(value)
+        parts = [p for chunk in text.split(";" if ";" in text else ",") for p in _AND.split(chunk)]
+    names = [_BY.sub("", p.strip()).strip() for p in parts]
+    return list(dict.fromkeys(n for n in names if n))  # drop blanks and repeats, keep order
+
+
+_YEAR = re.compile(r"\b\d{4}\b")
+
+
+def normalise_date(value: Any) -> str | None:
+    """ISO 8601 (YYYY-MM-DD, or a full datetime when the input has a time), else None:
+    an unparseable date is lost metadata, not a reason to drop the article."""
+    if isinstance(value, datetime):  # before date: datetime is a date subclass
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    for parse in (date.fromisoformat, datetime.fromisoformat):
+        try:
+            return parse(text).isoformat()
+        except ValueError:
+            pass
+    if not _YEAR.search(text):
+        return None  # dateutil would fill a missing year with this year's: a made-up date
+    try:
+        from dateutil import parser as dateutil_parser
+    except ImportError:
+        return None
+    try:
+        parsed = dateutil_parser.parse(text, default=datetime(2000, 1, 1))
+    except (ValueError, OverflowError):
+        return None
+    has_time = ":" in text or parsed.tzinfo is not None
+    return parsed.isoformat() if has_time else parsed.date().isoformat()
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _from_record(origin: str, record: Mapping[Any, Any], columns: TableColumns) -> Item:
+    """One tabular record -> a document, or why it cannot be one."""
+    if columns.text not in record:
+        found = ", ".join(str(k) for k in record if k is not None)
+        return _reject(origin, RejectReason.MISSING_FIELD, f"no '{columns.text}' field (found: {found or 'none'})")
+    text = record[columns.text]
+    if text is None:
+        return _reject(origin, RejectReason.EMPTY, f"'{columns.text}' is null")
+    if not isinstance(text, str):
+        return _reject(origin, RejectReason.MISSING_FIELD, f"'{columns.text}' is a {type(text).__name__}, not text")
+    if not text.strip():
+        return _reject(origin, RejectReason.EMPTY, f"'{columns.text}' is empty")
+    return RawDocument(
+        origin=origin,
+        text=text,
+        title=_opt_str(record.get(columns.title)),
+        authors=split_authors(record.get(columns.authors)),
+        published=normalise_date(record.get(columns.published)),
+        source=_opt_str(record.get(columns.source)),
+        url=_opt_str(record.get(columns.url)),
+    )
+
+
+# ---------------------------------------------------------------------------
+# One reader per format; each yields documents and rejections
+# ---------------------------------------------------------------------------
+
+_SENTENCE_END = (".", "!", "?", ":")
+
+
+def _looks_like_headline(line: str) -> bool:
+    return not _BY.match(line) and len(line.split()) <= 25 and not line.endswith(_SENTENCE_END)
+
+
+def split_headline(text: str) -> tuple[str | None, str]:
+    """(title, body): the first non-empty line is a title when it reads like a headline
+    and something follows it. The body is otherwise left exactly as it was."""
+    lines = text.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None, text
+    headline, rest = lines[first].strip(), lines[first + 1 :]
+    if not _looks_like_headline(headline) or not any(line.strip() for line in rest):
+        return None, text
+    while not rest[0].strip():  # the blank lines that separated title and body
+        rest.pop(0)
+    return headline, "\n".join(rest)
+
+
+def _read_txt(path: Path, config: InputConfig) -> Iterator[Item]:
+    text = _read_text(path)
+    if isinstance(text, Rejection):
+        yield text
+        return
+    title, body = split_headline(text)
+    yield RawDocument(origin=str(path), text=body, title=title)
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
+_ATX_TITLE = re.compile(r"^ {0,3}#{1,2}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
+_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_HRULE = re.compile(r"^ {0,3}([-*_])[ \t]*(\1[ \t]*){2,}$")
+_REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S")
+_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_QUOTE = re.compile(r"^ {0,3}(>[ \t]?)+")
+_BULLET = re.compile(r"^([ \t]*)[*+-][ \t]+")
+_IMAGE = re.compile(r"!\[[^\]]*\](?:\((?:[^()]|\([^)]*\))*\)|\[[^\]]*\])")
+_LINK = re.compile(r"\[([^\]]+)\](?:\((?:[^()]|\([^)]*\))*\)|\[[^\]]*\])")
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
+_CODE = re.compile(r"`+([^`]+)`+")
+_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EM_STAR = re.compile(r"\*(?=\S)(.+?)(?<=\S)\*")
+_EM_UNDER = re.compile(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)")  # not inside snake_case words
+
+
+def _front_matter(text: str) -> tuple[dict[str, str], str]:
+    """Simple `key: value` YAML front matter (common in exported articles), so it
+    becomes metadata instead of body text."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    meta = {}
+    for line in match.group(1).split("\n"):
+        key, sep, value = line.partition(":")
+        if sep and value.strip():
+            meta[key.strip().lower()] = value.strip().strip("\"'")
+    return meta, text[match.end() :]
+
+
+def _strip_markdown_line(line: str) -> str:
+    line = _HEADING.sub(r"\1", line)
+    line = _QUOTE.sub("", line)
+    line = _BULLET.sub(r"\1", line)
+    line = _IMAGE.sub("", line)
+    line = _LINK.sub(r"\1", line)
+    line = _AUTOLINK.sub(r"\1", line)
+    line = _CODE.sub(r"\1", line)
+    line = _STRONG.sub(r"\2", line)
+    line = _EM_STAR.sub(r"\1", line)
+    return _EM_UNDER.sub(r"\1", line)
+
+
+def strip_markdown(body: str) -> str:
+    """Markdown -> plain text, keeping paragraph breaks; code inside fences is kept verbatim."""
+    out: list[str] = []
+    in_fence = False
+    for line in body.split("\n"):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        elif in_fence:
+            out.append(line)
+        elif not (_HRULE.match(line) or _REF_DEF.match(line)):
+            out.append(_strip_markdown_line(line))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
+
+
+def _markdown_title(text: str) -> tuple[str | None, str]:
+    """A leading level-1/2 heading (ATX `# T`, or `T` underlined with === / ---) -> title."""
+    lines = text.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None, text
+    if match := _ATX_TITLE.match(lines[first]):
+        return _strip_markdown_line(match.group(1)).strip(), "\n".join(lines[first + 1 :])
+    if first + 1 < len(lines) and _SETEXT_UNDERLINE.match(lines[first + 1]) and not _FENCE.match(lines[first]):
+        return _strip_markdown_line(lines[first]).strip(), "\n".join(lines[first + 2 :])
+    return None, text
+
+
+def _read_md(path: Path, config: InputConfig) -> Iterator[Item]:
+    text = _read_text(path)
+    if isinstance(text, Rejection):
+        yield text
+        return
+    meta, text = _front_matter(text)
+    title, body = _markdown_title(text)
+    body = strip_markdown(body)
+    if not body.strip():
+        yield _reject(str(path), RejectReason.EMPTY, "no text besides the heading")
+        return
+    yield RawDocument(
+        origin=str(path),
+        text=body,
+        title=title or meta.get("title"),
+        authors=split_authors(meta.get("authors") or meta.get("author")),
+        published=normalise_date(meta.get("published") or meta.get("date")),
+        source=meta.get("source"),
+        url=meta.get("url"),
+    )
+
+
+_ENTITY_DECL = re.compile(r"<!ENTITY", re.IGNORECASE)
+
+
+def _read_html(path: Path, config: InputConfig) -> Iterator[Item]:
+    import trafilatura  # heavy import, paid only by runs that read HTML
+
+    origin = str(path)
+    html = _read_text(path)
+    if isinstance(html, Rejection):
+        yield html
+        return
+    # Entity declarations are how "billion laughs" and external-entity attacks start;
+    # no news page needs one, so refuse before any parser sees the document.
+    if _ENTITY_DECL.search(html):
+        yield _reject(origin, RejectReason.PARSE_ERROR, "DTD entity declarations are not allowed")
+        return
+    doc = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True
+    )
+    text = getattr(doc, "text", None) if doc is not None else None
+    if not text or not text.strip():
+        yield _reject(origin, RejectReason.NOT_TEXT, "no article body found")
+        return
+    title = _opt_str(doc.title)
+    # trafilatura keeps the page's <h1> as the body's first line; like the .txt reader,
+    # hand the headline over as `title` only, so it is not summarised as a sentence.
+    first, _, rest = text.partition("\n")
+    if title and rest.strip() and first.strip().casefold() == title.casefold():
+        text = rest
+    yield RawDocument(
+        origin=origin,
+        text=text,
+        title=title,
+        authors=split_authors(doc.author),
+        published=normalise_date(doc.date),
+        source=_opt_str(doc.sitename),
+        url=_opt_str(doc.url),
+    )
+
+
+def _read_jsonl(path: Path, config: InputConfig) -> Iterator[Item]:
+    encoding = _detect_encoding(path)
+    if isinstance(encoding, Rejection):
+        yield encoding
+        return
+    # Streamed line by line: a JSONL file can hold millions of articles.
+    with path.open(encoding=encoding, errors="strict") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            origin = f"{path}:{line_no}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield _reject(origin, RejectReason.PARSE_ERROR, f"line {line_no}: {exc.msg} (column {exc.colno})")
+                continue
+            except (ValueError, RecursionError) as exc:  # absurd nesting or number size
+                yield _reject(origin, RejectReason.PARSE_ERROR, f"line {line_no}: {type(exc).__name__}: {exc}")
+                continue
+            if not isinstance(record, dict):
+                yield _reject(origin, RejectReason.PARSE_ERROR, f"line {line_no}: expected a JSON object, got {type(record).__name__}")
+                continue
+            yield _from_record(origin, record, config.columns)
+
+
+def _read_json(path: Path, config: InputConfig) -> Iterator[Item]:
+    origin = str(path)
+    text = _read_text(path)
+    if isinstance(text, Rejection):
+        yield text
+        return
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield _reject(origin, RejectReason.PARSE_ERROR, f"{exc.msg} (line {exc.lineno}, column {exc.colno})")
+        return
+    except (ValueError, RecursionError) as exc:
+        yield _reject(origin, RejectReason.PARSE_ERROR, f"{type(exc).__name__}: {exc}")
+        return
+    if isinstance(data, dict):  # one article per file
+        yield _from_record(origin, data, config.columns)
+    elif isinstance(data, list):
+        for row, record in enumerate(data):
+            if isinstance(record, dict):
+                yield _from_record(f"{path}#{row}", record, config.columns)
+            else:
+                yield _reject(f"{path}#{row}", RejectReason.PARSE_ERROR, f"expected a JSON object, got {type(record).__name__}")
+    else:
+        yield _reject(origin, RejectReason.PARSE_ERROR, f"expected an object or an array of objects, got {type(data).__name__}")
+
+
+def _read_csv(path: Path, config: InputConfig) -> Iterator[Item]:
+    origin = str(path)
+    encoding = _detect_encoding(path)
+    if isinstance(encoding, Rejection):
+        yield encoding
+        return
+    # The csv module refuses fields over 128 KB by default; a long article is legitimate.
+    # (A process-wide setting: it only ever grows, up to the configured file limit.)
+    csv.field_size_limit(max(csv.field_size_limit(), config.max_file_bytes))
+    text_column = config.columns.text
+    with path.open(encoding=encoding, errors="strict", newline="") as fh:
+        reader = csv.DictReader(fh)
+        row = 0
+        try:
+            header = reader.fieldnames
+            if not header:
+                return  # no header, no rows: read_records reports the file as empty
+            reader.fieldnames = [h.strip() for h in header]  # " text" is still the text column
+            if text_column not in reader.fieldnames:
+                yield _reject(origin, RejectReason.MISSING_FIELD, f"no '{text_column}' column (found: {', '.join(reader.fieldnames)})")
+                return
+            for record in reader:
+                yield _from_record(f"{path}#{row}", record, config.columns)
+                row += 1
+        except csv.Error as exc:  # e.g. an unterminated quote: the rest cannot be trusted
+            yield _reject(f"{path}#{row}", RejectReason.PARSE_ERROR, f"row {row}: {exc}")
+
+
+def _is_string_type(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_string_view(arrow_type)
+
+
+def _read_parquet(path: Path, config: InputConfig) -> Iterator[Item]:
+    import pyarrow.parquet as pq
+
+    origin = str(path)
+    columns = config.columns
+    try:
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+    except (FileNotFoundError, PermissionError) as exc:
+        yield _reject(origin, RejectReason.UNREADABLE, str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a corrupt file
+        yield _reject(origin, RejectReason.PARSE_ERROR, f"not a readable Parquet file: {exc}")
+        return
+    if columns.text not in schema.names:
+        yield _reject(origin, RejectReason.MISSING_FIELD, f"no '{columns.text}' column (found: {', '.join(schema.names)})")
+        return
+    text_type = schema.field(columns.text).type
+    if not _is_string_type(text_type):
+        yield _reject(origin, RejectReason.PARSE_ERROR, f"column '{columns.text}' has type {text_type}, not string")
+        return
+    wanted = [columns.text, columns.title, columns.published, columns.authors, columns.source, columns.url]
+    present = [c for c in dict.fromkeys(wanted) if c in schema.names]  # read only what we map
+    row = 0
+    try:
+        # Record batches keep memory flat however many rows the file holds.
+        for batch in parquet.iter_batches(batch_size=1024, columns=present):
+            for record in batch.to_pylist():
+                yield _from_record(f"{path}#{row}", record, columns)
+                row += 1
+    except Exception as exc:  # noqa: BLE001 - a corrupt page mid-file
+        yield _reject(f"{path}#{row}", RejectReason.PARSE_ERROR, f"row {row}: {exc}")
+
+
+_READERS: dict[str, Callable[[Path, InputConfig], Iterator[Item]]] = {
+    ".txt": _read_txt,
+    ".md": _read_md,
+    ".html": _read_html,
+    ".htm": _read_html,
+    ".json": _read_json,
+    ".jsonl": _read_jsonl,
+    ".csv": _read_csv,
+    ".parquet": _read_parquet,
+}
+
+
+def read_records(path: Path, config: InputConfig) -> Iterator[RawDocument | Rejection]:
+    """Yield one RawDocument or Rejection per input record of `path`; never raises for
+    bad input, and a file that yields nothing at all is reported as EMPTY."""
+    path = Path(path)
+    origin = str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        yield _reject(origin, RejectReason.UNREADABLE, str(exc))
+        return
+    if not path.is_file():
+        yield _reject(origin, RejectReason.UNREADABLE, "not a regular file")
+        return
+    if size > config.max_file_bytes:
+        yield _reject(origin, RejectReason.TOO_LONG, f"{size} bytes, over max_file_bytes={config.max_file_bytes}")
+        return
+    if size == 0:
+        yield _reject(origin, RejectReason.EMPTY, "zero-byte file")
+        return
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        yield _reject(origin, RejectReason.UNSUPPORTED, f"no reader for '{path.suffix or '(none)'}' files")
+        return
+    produced = 0
+    try:
+        for item in reader(path, config):
+            produced += 1
+            yield item
+    except OSError as exc:  # vanished, permissions changed, disk error mid-read
+        produced += 1
+        yield _reject(origin, RejectReason.UNREADABLE, str(exc))
+    except UnicodeDecodeError as exc:  # the guessed encoding failed further into the file
+        produced += 1
+        yield _reject(origin, RejectReason.ENCODING, str(exc))
+    except Exception as exc:  # noqa: BLE001 - bad input must become a rejection, never a crash
+        produced += 1
+        yield _reject(origin, RejectReason.PARSE_ERROR, f"{type(exc).__name__}: {exc}")
+    if produced == 0:
+        yield _reject(origin, RejectReason.EMPTY, "no records")
+
+
+# --- the ingest stage -------------------------------------------------------------------
+
+RAW_SCHEMA = pa.schema([
+    ("origin", pa.string()), ("text", pa.string()), ("title", pa.string()), ("authors", pa.list_(pa.string())),
+    ("published", pa.string()), ("source", pa.string()), ("url", pa.string()),
+])
+
+
+def ingest_files(files: list[str], config: InputConfig, shard_size: int, staging_dir: str, group: int) -> list[ShardRef]:
+    """Read a group of files into staging shards of at most `shard_size` records, so one
+    huge CSV still becomes bounded shards. Rejections ride along with the shards."""
+    started = time.perf_counter()
+    refs: list[ShardRef] = []
+    documents: list[dict] = []
+    rejections: list[Rejection] = []
+
+    def flush() -> None:
+        index = group * GROUP_STRIDE + len(refs)
+        table = pa.Table.from_pylist(documents, schema=RAW_SCHEMA)
+        refs.append(write_shard(Path(staging_dir), "ingest", index, table, rejected=rejections_table(rejections), started=started))
+        documents.clear()
+        rejections.clear()
+
+    for file in files:
+        for item in read_records(Path(file), config):
+            if isinstance(item, Rejection):
+                rejections.append(item)
+            else:
+                documents.append(item.to_row())
+                if len(documents) >= shard_size:
+                    flush()
+    if documents or rejections or not refs:
+        flush()
+    return refs
+
+
+GROUP_STRIDE = 100_000  # staging index = group * stride + shard within the group
+
+ingest_task = task(ingest_files, name="ingest", cache_policy=NO_CACHE, persist_result=False, retries=1, retry_delay_seconds=1)

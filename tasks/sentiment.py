@@ -1,0 +1,52 @@
+"""Sentiment stage: each sentence through the sentiment head, then each document as the
+mean of its sentences' probabilities (every sentence weighs the same)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.config import SentimentConfig, resolve_resource
+from tasks.encode import column_vectors, row_ranges
+from tasks.models.heads import Head, cached_head
+from tasks.records import ShardRef
+from tasks.staging import read_shard, write_shard
+
+
+def sentiment_head(config: SentimentConfig) -> Head:
+    return cached_head(resolve_resource(config.head))
+
+
+def probability_columns(labels: list[str], probs: np.ndarray) -> dict[str, pa.Array]:
+    return {
+        "sentiment": pa.array([labels[i] for i in probs.argmax(axis=1)], pa.string()),
+        **{f"p_{label}": pa.array(probs[:, k], pa.float32()) for k, label in enumerate(labels)},
+    }
+
+
+def classify_sentiment(sentences: pa.Table, head: Head) -> tuple[pa.Table, pa.Table]:
+    """(per-sentence table, per-document table) for a shard's sentences."""
+    vectors = column_vectors(sentences.column("embedding"), sentences.schema.field("embedding").type.list_size)
+    probs = head.predict_proba(vectors)
+    per_sentence = pa.table({
+        "doc_id": sentences.column("doc_id"), "sentence_index": sentences.column("sentence_index"),
+        **probability_columns(head.labels, probs),
+    })
+    doc_ids = sentences.column("doc_id").to_pylist()
+    ranges = row_ranges(doc_ids)
+    doc_probs = np.array([probs[rows].mean(axis=0) for _, rows in ranges]).reshape(-1, len(head.labels))
+    per_document = pa.table({"doc_id": pa.array([d for d, _ in ranges], pa.string()), **probability_columns(head.labels, doc_probs)})
+    return per_sentence, per_document
+
+
+def sentiment_shard(encoded: ShardRef, config: SentimentConfig, staging_dir: str) -> ShardRef:
+    started = time.perf_counter()
+    per_sentence, per_document = classify_sentiment(read_shard(encoded, ["doc_id", "sentence_index", "embedding"]), sentiment_head(config))
+    return write_shard(Path(staging_dir), "sentiment", encoded.index, per_document, parts={"sentences": per_sentence}, started=started)
+
+
+sentiment_task = task(sentiment_shard, name="sentiment", cache_policy=NO_CACHE, persist_result=False)

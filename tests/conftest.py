@@ -1,0 +1,33 @@
+"""Shared test setup: offline, telemetry off, and Prefect's state in a throwaway folder."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before prefect is imported anywhere: a private PREFECT_HOME keeps persisted state from
+# leaking between sessions, and nothing may reach past loopback.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="newsflow-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.pop("PREFECT_API_URL", None)
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = REPO_ROOT / "data" / "samples"
+SEEDS = REPO_ROOT.parent / "shared" / "seeds"
+NEWSMTSC = REPO_ROOT.parent / "shared" / "data" / "newsmtsc"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test server for the session (about 8 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,148 @@
+"""The whole flow on the project's samples, under a Prefect test server."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import SAMPLES, SEEDS
+
+pytestmark = pytest.mark.slow
+
+EXPECTED_COLUMNS = {
+    "documents": {"doc_id", "origin", "source", "title", "authors", "published", "url", "language", "text", "n_sentences",
+                  "summary", "summary_sentences", "summary_method", "sentiment", "p_negative", "p_neutral", "p_positive", "run_id"},
+    "stances": {"doc_id", "target", "label", "confidence", "n_mentions", "evidence", "evidence_sentence",
+                "p_against", "p_neutral", "p_favor", "run_id"},
+    "sentences": {"doc_id", "sentence_index", "text", "sentiment", "p_negative", "p_neutral", "p_positive", "run_id"},
+    "rejected": {"origin", "reason", "detail", "stage", "run_id"},
+    "runs": {"run_id", "flow_run_name", "status", "started_at", "finished_at", "parameters", "config", "config_sha256",
+             "code_version", "models", "libraries", "n_read", "n_kept", "n_rejected", "counts", "rejected_by_reason",
+             "stage_seconds", "outputs"},
+}
+
+
+def run_pipeline(inputs: list[str], output: Path, **extra) -> dict:
+    from flows.pipeline import news_pipeline
+
+    return news_pipeline(overrides={"input.paths": inputs, "output.root": str(output), **extra})
+
+
+@pytest.fixture(scope="module")
+def sample_runs(prefect_harness, tmp_path_factory):
+    """Two runs over the samples into one output root (small shards, to exercise sharding)."""
+    output = tmp_path_factory.mktemp("output")
+    first = run_pipeline([str(SAMPLES)], output, **{"run.shard_size": 4})
+    second = run_pipeline([str(SAMPLES)], output, **{"run.shard_size": 4})
+    return output, first, second
+
+
+def read_table(output: Path, name: str, run_id: str | None = None) -> pd.DataFrame:
+    frame = pd.read_parquet(output / name)
+    return frame if run_id is None else frame[frame.run_id == run_id]
+
+
+def test_every_table_has_its_schema(sample_runs):
+    output, first, _ = sample_runs
+    for name, columns in EXPECTED_COLUMNS.items():
+        frame = read_table(output, name, first["run_id"])
+        assert columns <= set(frame.columns), f"{name} lacks {columns - set(frame.columns)}"
+        assert len(frame) > 0, name
+
+
+def test_counts_add_up(sample_runs):
+    output, first, _ = sample_runs
+    documents = read_table(output, "documents", first["run_id"])
+    rejected = read_table(output, "rejected", first["run_id"])
+    run = read_table(output, "runs", first["run_id"]).iloc[0]
+    assert run.status == "completed"
+    assert run.n_kept == len(documents) and run.n_rejected == len(rejected)
+    assert run.n_kept + run.n_rejected == run.n_read
+    # 15 English articles in 12 files (one .jsonl holds 3, one .csv holds 2) plus a French one and a duplicate.
+    assert len(documents) == 15
+    assert set(rejected.reason) == {"language", "duplicate"}
+    assert json.loads(run.rejected_by_reason) == {"duplicate": 1, "language": 1}
+
+
+def test_run_record_names_config_code_and_models(sample_runs):
+    output, first, _ = sample_runs
+    run = read_table(output, "runs", first["run_id"]).iloc[0]
+    models = json.loads(run.models)
+    assert set(models) == {"encoder", "sentiment", "stance"}
+    assert all(len(m["weights_sha256"]) == 64 for m in models.values())
+    assert json.loads(run.config)["run"]["shard_size"] == 4
+    assert len(run.config_sha256) == 64 and run.code_version
+    outputs = json.loads(run.outputs)
+    assert {o["table"] for o in outputs} == set(EXPECTED_COLUMNS)
+    for item in outputs:
+        metadata = pq.read_metadata(item["path"]).metadata
+        assert metadata[b"newsflow.run_id"].decode() == first["run_id"]
+        assert metadata[b"newsflow.config_sha256"].decode() == run.config_sha256
+        assert b"newsflow.schema_version" in metadata
+        assert pq.read_metadata(item["path"]).num_rows == item["rows"]
+    stage_seconds = json.loads(run.stage_seconds)
+    assert {"ingest", "clean", "encode", "summarize", "sentiment", "stance", "write"} <= set(stage_seconds)
+
+
+def test_outputs_are_hive_partitioned_and_read_with_duckdb(sample_runs):
+    output, first, second = sample_runs
+    files = list((output / "documents").glob("run_date=*/*.parquet"))
+    assert files, "documents are partitioned by run_date"
+    counts = duckdb.sql(
+        f"select run_id, count(*) as n from read_parquet('{output}/documents/**/*.parquet', hive_partitioning=true) group by run_id"
+    ).fetchall()
+    assert dict(counts) == {first["run_id"]: 15, second["run_id"]: 15}
+    assert not list(output.glob("_staging/*")), "staging files are removed after a successful run"
+
+
+def test_second_run_gives_the_same_ids_and_labels(sample_runs):
+    output, first, second = sample_runs
+    columns = ["doc_id", "sentiment", "summary"]
+    a = read_table(output, "documents", first["run_id"])[columns].sort_values("doc_id").reset_index(drop=True)
+    b = read_table(output, "documents", second["run_id"])[columns].sort_values("doc_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    keys = ["doc_id", "target", "label"]
+    sa = read_table(output, "stances", first["run_id"])[keys].sort_values(keys).reset_index(drop=True)
+    sb = read_table(output, "stances", second["run_id"])[keys].sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(sa, sb)
+
+
+def test_documents_carry_metadata_summary_and_stances(sample_runs):
+    output, first, _ = sample_runs
+    documents = read_table(output, "documents", first["run_id"])
+    assert documents.title.notna().all()
+    assert (documents.summary.str.len() > 0).all()
+    assert not documents.summary.str.contains(r"^By |PUBLISHED:", regex=True).any()
+    assert set(documents.sentiment) <= {"negative", "neutral", "positive"}
+    probabilities = documents[["p_negative", "p_neutral", "p_positive"]].sum(axis=1)
+    assert ((probabilities - 1).abs() < 1e-4).all()
+    stances = read_table(output, "stances", first["run_id"])
+    assert set(stances.label) <= {"against", "neutral", "favor"}
+    assert {"against", "favor"} <= set(stances.label), "the samples praise and criticise"
+    for row in stances.itertuples():
+        assert row.n_mentions >= 1 and 0 <= row.confidence <= 1
+    # The evidence is one of the document's own sentences.
+    sentences = read_table(output, "sentences", first["run_id"])
+    own = set(zip(sentences.doc_id, sentences.text))
+    assert all((r.doc_id, r.evidence) in own for r in stances.itertuples())
+
+
+@pytest.mark.skipif(not (SEEDS / "000_b354eb1718a7a74f.txt").exists(), reason="../shared/seeds/ is not beside the repository")
+def test_founding_article(prefect_harness, tmp_path):
+    summary = run_pipeline([str(SEEDS / "000_b354eb1718a7a74f.txt")], tmp_path)
+    documents = read_table(tmp_path, "documents", summary["run_id"])
+    assert len(documents) == 1
+    article = documents.iloc[0]
+    assert list(article.authors) == ["Liu Lingling", "Zhang Penghui"]
+    assert article.source == "People’s Daily"
+    assert article.n_sentences == 20  # 18 paragraphs, two of them with two sentences
+    assert not article.summary.startswith("By ")
+    stances = read_table(tmp_path, "stances", summary["run_id"]).set_index("target")
+    assert {"China", "United States"} <= set(stances.index)
+    assert stances.loc["United States", "n_mentions"] == 3
+    # Experts "condemned the U.S." and "urged the U.S. to ... abolish policies that violate" rights.
+    assert stances.loc["United States", "label"] == "against"

@@ -1,0 +1,575 @@
+"""Ingest: listing inputs and reading every supported format into documents or rejections."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.config import InputConfig, SUPPORTED_EXTENSIONS, TableColumns
+from tasks.ingest import list_inputs, normalise_date, read_records, split_authors
+from tasks.records import RawDocument, RejectReason, Rejection
+
+CONFIG = InputConfig()
+
+
+def read(path: Path, config: InputConfig = CONFIG) -> list[RawDocument | Rejection]:
+    return list(read_records(path, config))
+
+
+def only(items: list) -> RawDocument | Rejection:
+    assert len(items) == 1, items
+    return items[0]
+
+
+def docs(items: list) -> list[RawDocument]:
+    return [i for i in items if isinstance(i, RawDocument)]
+
+
+def rejections(items: list) -> list[Rejection]:
+    return [i for i in items if isinstance(i, Rejection)]
+
+
+PARAGRAPHS = [
+    "The harbour council voted on Tuesday night to approve a new flood wall along the eastern quay, "
+    "ending a debate that has divided the town for more than three years.",
+    "Supporters said the wall, which will rise two metres above the current promenade, is the only "
+    "realistic way to protect the two hundred homes that flooded during last winter's storms.",
+    "Opponents, including several shop owners on the quay, argued that the structure would block "
+    "views of the water and drive away the summer visitors on whom their businesses depend.",
+    "Construction is expected to begin in the autumn and to take eighteen months, with the cost "
+    "shared between the council and a national resilience fund.",
+]
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Harbour council approves new flood wall | The Coastal Ledger</title>
+<meta property="og:title" content="Harbour council approves new flood wall">
+<meta property="og:site_name" content="The Coastal Ledger">
+<meta property="og:url" content="https://ledger.example/news/flood-wall">
+<meta name="author" content="Maria Lopez; Tom Baker">
+<meta property="article:published_time" content="2024-03-14T09:30:00Z">
+</head><body>
+<nav><ul><li><a href="/">Home</a></li><li><a href="/sport">Sport section link</a></li>
+<li><a href="/subscribe">Subscribe today for special offers</a></li></ul></nav>
+<aside class="sidebar"><h3>Most read</h3><ul>
+<li><a href="/x">Celebrity chef opens bistro in the old mill</a></li></ul></aside>
+<article>
+<h1>Harbour council approves new flood wall</h1>
+""" + "\n".join(f"<p>{p}</p>" for p in PARAGRAPHS) + """
+</article>
+<footer><p>Copyright The Coastal Ledger. All rights reserved. Contact our newsroom.</p></footer>
+</body></html>
+"""
+
+
+# --------------------------------------------------------------------------- list_inputs
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "in"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    (root / "a.txt").write_text("a")
+    (root / "B.HTML").write_text("b")
+    (root / "notes.docx").write_bytes(b"PK")
+    (root / ".secret.txt").write_text("s")
+    (root / ".hidden" / "h.txt").write_text("h")
+    (root / "sub" / "c.jsonl").write_text("{}")
+    (root / "sub" / "deeper" / "d.md").write_text("d")
+    return root
+
+
+def test_list_inputs_walks_folders_skipping_hidden_and_other_types(tree: Path):
+    files, rejected = list_inputs([str(tree)], SUPPORTED_EXTENSIONS)
+    root = tree.resolve()
+    assert files == sorted([root / "B.HTML", root / "a.txt", root / "sub" / "c.jsonl", root / "sub" / "deeper" / "d.md"])
+    assert rejected == []
+
+
+def test_list_inputs_respects_the_extension_list(tree: Path):
+    files, _ = list_inputs([str(tree)], [".md", "txt"])
+    assert [f.name for f in files] == ["a.txt", "d.md"]
+
+
+def test_list_inputs_dedupes_overlapping_entries(tree: Path):
+    entries = [str(tree), str(tree / "a.txt"), str(tree / "sub" / ".." / "a.txt"), str(tree / "**" / "*.md")]
+    files, rejected = list_inputs(entries, SUPPORTED_EXTENSIONS)
+    assert len(files) == 4 and len(set(files)) == 4
+    assert rejected == []
+
+
+def test_list_inputs_glob(tree: Path):
+    files, rejected = list_inputs([str(tree / "**" / "*.jsonl"), str(tree / "?.txt")], SUPPORTED_EXTENSIONS)
+    assert files == [tree.resolve() / "a.txt", tree.resolve() / "sub" / "c.jsonl"]
+    assert rejected == []
+
+
+def test_list_inputs_glob_matching_nothing_and_missing_path(tree: Path):
+    missing = str(tree / "nope.txt")
+    pattern = str(tree / "*.csv")
+    files, rejected = list_inputs([missing, pattern], SUPPORTED_EXTENSIONS)
+    assert files == []
+    by_origin = {r.origin: r for r in rejected}
+    assert by_origin[missing].reason is RejectReason.UNREADABLE
+    assert by_origin[missing].detail == "no such file or folder"
+    assert by_origin[pattern].reason is RejectReason.UNREADABLE
+    assert by_origin[pattern].detail == "glob matched nothing"
+    assert {r.stage for r in rejected} == {"ingest"}
+
+
+def test_list_inputs_explicit_unsupported_file(tree: Path):
+    named = str(tree / "notes.docx")
+    files, rejected = list_inputs([named], SUPPORTED_EXTENSIONS)
+    assert files == []
+    assert only(rejected).origin == named
+    assert only(rejected).reason is RejectReason.UNSUPPORTED
+
+
+def test_list_inputs_rejects_symlinks_leaving_the_folder(tree: Path, tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "private.txt").write_text("not for us")
+    (tree / "escape.txt").symlink_to(outside / "private.txt")
+    (tree / "escape_dir").symlink_to(outside, target_is_directory=True)
+    (tree / "alias.txt").symlink_to(tree / "a.txt")  # stays inside: fine, listed once
+
+    files, rejected = list_inputs([str(tree)], SUPPORTED_EXTENSIONS)
+
+    assert all(f.is_relative_to(tree.resolve()) for f in files)
+    assert outside.resolve() / "private.txt" not in files
+    assert [f.name for f in files].count("a.txt") == 1
+    assert {r.origin for r in rejected} == {str(tree / "escape.txt"), str(tree / "escape_dir")}
+    for r in rejected:
+        assert r.reason is RejectReason.UNREADABLE
+        assert r.detail == "symlink points outside the input folder"
+
+    # The same rule holds when a glob does the searching.
+    files, rejected = list_inputs([str(tree / "*.txt")], SUPPORTED_EXTENSIONS)
+    assert [f.name for f in files] == ["a.txt"]
+    assert [(r.origin, r.detail) for r in rejected] == [(str(tree / "escape.txt"), "symlink points outside the input folder")]
+
+
+# --------------------------------------------------------------------------- plain text
+
+
+def test_txt_headline_becomes_title_and_byline_is_kept(tmp_path: Path):
+    path = tmp_path / "story.txt"
+    path.write_text(
+        "Harbour council approves new flood wall\n\nBy Maria Lopez\nPublished 14 March 2024\n\n"
+        + "\n\n".join(PARAGRAPHS)
+        + "\n",
+        encoding="utf-8",
+    )
+    doc = only(read(path))
+    assert isinstance(doc, RawDocument)
+    assert doc.origin == str(path)
+    assert doc.title == "Harbour council approves new flood wall"
+    assert doc.text.startswith("By Maria Lopez\nPublished 14 March 2024\n\n")  # cleaning is not ingest's job
+    assert "Harbour council approves" not in doc.text
+    assert doc.text.count("\n\n") >= 4  # paragraph breaks kept
+
+
+@pytest.mark.parametrize(
+    "first_line",
+    [
+        "By Maria Lopez",
+        "The council voted on Tuesday to approve the wall.",
+        "Will the wall be built?",
+        "Here is what we know:",
+        " ".join(["word"] * 26),
+    ],
+)
+def test_txt_first_line_that_is_no_headline_stays_in_text(tmp_path: Path, first_line: str):
+    path = tmp_path / "s.txt"
+    path.write_text(f"{first_line}\n{PARAGRAPHS[0]}\n", encoding="utf-8")
+    doc = only(read(path))
+    assert doc.title is None
+    assert doc.text == f"{first_line}\n{PARAGRAPHS[0]}\n"
+
+
+def test_txt_single_line_has_no_title(tmp_path: Path):
+    path = tmp_path / "s.txt"
+    path.write_text("Just one line without a full stop", encoding="utf-8")
+    doc = only(read(path))
+    assert doc.title is None and doc.text == "Just one line without a full stop"
+
+
+def test_txt_crlf_newlines_are_normalised(tmp_path: Path):
+    path = tmp_path / "s.txt"
+    path.write_bytes(b"Headline here\r\n\r\nFirst paragraph.\r\nSecond line.\r\n")
+    doc = only(read(path))
+    assert doc.title == "Headline here"
+    assert doc.text == "First paragraph.\nSecond line.\n"
+
+
+# --------------------------------------------------------------------------- encodings and binary
+
+
+def test_cp1252_is_decoded(tmp_path: Path):
+    path = tmp_path / "legacy.txt"
+    body = "Prices rose \u2013 the council\u2019s \u201cfair\u201d fee is now 5 \u20ac a day.\nSecond paragraph here."
+    path.write_bytes(("Old encoding headline\n" + body).encode("cp1252"))
+    doc = only(read(path))
+    assert isinstance(doc, RawDocument)
+    assert doc.title == "Old encoding headline"
+    assert doc.text == body
+    assert "\u2019" in doc.text and "\u20ac" in doc.text
+
+
+def test_cyrillic_cp1251_keeps_its_code_page(tmp_path: Path):
+    path = tmp_path / "ru.txt"
+    text = "Городской совет одобрил строительство новой дамбы вдоль восточной набережной."
+    path.write_bytes(text.encode("cp1251"))
+    assert only(read(path)).text == text
+
+
+def test_utf8_bom_is_stripped(tmp_path: Path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfHeadline with BOM\nBody text follows here.")
+    doc = only(read(path))
+    assert doc.title == "Headline with BOM"
+    assert "\ufeff" not in doc.text and "\ufeff" not in doc.title
+    assert doc.text == "Body text follows here."
+
+
+def test_utf8_bom_is_stripped_in_jsonl(tmp_path: Path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"text": "Body"}).encode() + b"\n")
+    assert only(read(path)).text == "Body"
+
+
+def test_utf16_with_nul_bytes_is_text(tmp_path: Path):
+    path = tmp_path / "wide.txt"
+    path.write_bytes("Wide headline\nWide text body here.".encode("utf-16"))
+    doc = only(read(path))
+    assert doc.title == "Wide headline" and doc.text == "Wide text body here."
+
+
+def test_png_named_txt_is_not_text(tmp_path: Path):
+    path = tmp_path / "photo.txt"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    r = only(read(path))
+    assert isinstance(r, Rejection)
+    assert r.reason is RejectReason.NOT_TEXT
+    assert "PNG" in r.detail
+    assert r.stage == "ingest" and r.origin == str(path)
+
+
+def test_nul_bytes_are_not_text(tmp_path: Path):
+    path = tmp_path / "blob.txt"
+    path.write_bytes(b"abc\x00\x01\x02\x00\xff\xfe\x00" * 50)
+    r = only(read(path))
+    assert r.reason is RejectReason.NOT_TEXT and "NUL" in r.detail
+
+
+def test_control_characters_are_not_text(tmp_path: Path):
+    path = tmp_path / "ctl.txt"
+    path.write_bytes(b"\x01\x02\x03\x04ab\x05\x06\x07\x08cd\x0e\x0f" * 40)
+    r = only(read(path))
+    assert r.reason is RejectReason.NOT_TEXT and "control characters" in r.detail
+
+
+def test_empty_and_whitespace_files(tmp_path: Path):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    blank = tmp_path / "blank.md"
+    blank.write_text("  \n\t\n  ")
+    blank_jsonl = tmp_path / "blank.jsonl"
+    blank_jsonl.write_text("\n\n   \n")
+    for path in (empty, blank, blank_jsonl):
+        r = only(read(path))
+        assert r.reason is RejectReason.EMPTY, path
+        assert r.origin == str(path)
+
+
+def test_missing_file_is_unreadable(tmp_path: Path):
+    path = tmp_path / "gone.txt"
+    r = only(read(path))
+    assert r.reason is RejectReason.UNREADABLE
+    assert "No such file" in r.detail and r.stage == "ingest"
+
+
+def test_too_big_file_is_not_read(tmp_path: Path):
+    path = tmp_path / "big.txt"
+    path.write_text("x" * 2000)
+    r = only(read(path, InputConfig(max_file_bytes=1000)))
+    assert r.reason is RejectReason.TOO_LONG
+    assert "2000" in r.detail
+
+
+def test_unsupported_extension_in_reader(tmp_path: Path):
+    path = tmp_path / "doc.rtf"
+    path.write_text("{\\rtf1 hello}")
+    assert only(read(path)).reason is RejectReason.UNSUPPORTED
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def test_markdown_title_and_syntax_stripped(tmp_path: Path):
+    path = tmp_path / "story.md"
+    path.write_text(
+        "# Harbour council approves *new* flood wall\n\n"
+        "The **council** voted on _Tuesday_ to approve the [flood wall](https://ex.org/wall).\n"
+        "![aerial photo](img/quay.png)\n\n"
+        "## Reaction\n\n"
+        "Shop owners on the quay were *not* pleased, said `snake_case_name`.\n\n"
+        "```python\nprint('kept')\n```\n\n"
+        "- first point\n- second point\n",
+        encoding="utf-8",
+    )
+    doc = only(read(path))
+    assert doc.title == "Harbour council approves new flood wall"
+    assert doc.text == (
+        "The council voted on Tuesday to approve the flood wall.\n\n"
+        "Reaction\n\n"
+        "Shop owners on the quay were not pleased, said snake_case_name.\n\n"
+        "print('kept')\n\n"
+        "first point\nsecond point"
+    )
+    for syntax in ("#", "**", "](", "![", "```", "https://"):
+        assert syntax not in doc.text
+
+
+def test_markdown_front_matter_becomes_metadata(tmp_path: Path):
+    path = tmp_path / "fm.md"
+    path.write_text(
+        "---\ntitle: \"Flood wall approved\"\nauthor: Maria Lopez, Tom Baker\ndate: 2024-03-14\n---\n"
+        "The council voted on Tuesday.\n",
+        encoding="utf-8",
+    )
+    doc = only(read(path))
+    assert doc.title == "Flood wall approved"
+    assert doc.authors == ["Maria Lopez", "Tom Baker"]
+    assert doc.published == "2024-03-14"
+    assert doc.text == "The council voted on Tuesday."
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def test_html_main_text_and_metadata(tmp_path: Path):
+    path = tmp_path / "page.html"
+    path.write_text(HTML_PAGE, encoding="utf-8")
+    doc = only(read(path))
+    assert isinstance(doc, RawDocument)
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text
+    for boilerplate in ("Subscribe today", "Sport section", "Celebrity chef", "Copyright", "All rights reserved"):
+        assert boilerplate not in doc.text
+    assert doc.title == "Harbour council approves new flood wall"
+    assert not doc.text.startswith(doc.title)  # headline handed over as title, not body
+    assert doc.authors == ["Maria Lopez", "Tom Baker"]
+    assert doc.published == "2024-03-14"
+    assert doc.source == "The Coastal Ledger"
+    assert doc.url == "https://ledger.example/news/flood-wall"
+
+
+def test_html_without_article_body(tmp_path: Path):
+    path = tmp_path / "nav.htm"
+    path.write_text(
+        "<html><head><title>Site</title></head><body><nav><ul><li><a href='/'>Home</a></li>"
+        "<li><a href='/s'>Sport</a></li></ul></nav>"
+        "<footer><p>Copyright 2024 Example News. All rights reserved.</p></footer></body></html>"
+    )
+    r = only(read(path))
+    assert r.reason is RejectReason.NOT_TEXT and r.detail == "no article body found"
+
+
+def test_html_entity_declarations_are_refused(tmp_path: Path):
+    path = tmp_path / "lol.html"
+    path.write_text(
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+        "<html><body><article><p>&lol2;</p></article></body></html>"
+    )
+    r = only(read(path))
+    assert r.reason is RejectReason.PARSE_ERROR
+    assert r.detail == "DTD entity declarations are not allowed"
+
+
+# --------------------------------------------------------------------------- JSON lines / JSON
+
+
+def test_jsonl_good_lines_kept_bad_line_rejected(tmp_path: Path):
+    path = tmp_path / "feed.jsonl"
+    lines = [
+        json.dumps({"text": "First article body.", "title": "One", "authors": ["Ann Lee", " Bo Chan "],
+                    "published": "2024-03-14T09:30:00+00:00", "source": "Ledger", "url": "https://x/1"}),
+        "",
+        '{"text": "broken", "title": ',
+        json.dumps({"text": "Third article body.", "authors": "Ann Lee; Bo Chan", "published": "March 14, 2024"}),
+        json.dumps({"title": "no text here"}),
+        json.dumps({"text": "   "}),
+        json.dumps({"text": 42}),
+        json.dumps(["not", "an", "object"]),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = read(path)
+    assert len(items) == 7  # the blank line is no record
+
+    good = docs(items)
+    assert [d.origin for d in good] == [f"{path}:1", f"{path}:4"]
+    assert good[0].title == "One" and good[0].authors == ["Ann Lee", "Bo Chan"]
+    assert good[0].published == "2024-03-14T09:30:00+00:00"
+    assert good[0].source == "Ledger" and good[0].url == "https://x/1"
+    assert good[1].authors == ["Ann Lee", "Bo Chan"] and good[1].published == "2024-03-14"
+    assert good[1].title is None
+
+    bad = {r.origin: r for r in rejections(items)}
+    assert bad[f"{path}:3"].reason is RejectReason.PARSE_ERROR
+    assert "line 3" in bad[f"{path}:3"].detail
+    assert bad[f"{path}:5"].reason is RejectReason.MISSING_FIELD and "'text'" in bad[f"{path}:5"].detail
+    assert bad[f"{path}:6"].reason is RejectReason.EMPTY
+    assert bad[f"{path}:7"].reason is RejectReason.MISSING_FIELD and "int" in bad[f"{path}:7"].detail
+    assert bad[f"{path}:8"].reason is RejectReason.PARSE_ERROR
+
+
+def test_jsonl_is_lazy(tmp_path: Path):
+    path = tmp_path / "feed.jsonl"
+    path.write_text(json.dumps({"text": "one"}) + "\n" + json.dumps({"text": "two"}) + "\n")
+    stream = read_records(path, CONFIG)
+    assert next(stream).text == "one"  # a generator, not a list built up front
+
+
+def test_json_object_and_array(tmp_path: Path):
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps({"body": "Only article.", "headline": "Solo"}))
+    config = InputConfig(columns=TableColumns(text="body", title="headline"))
+    doc = only(read(single, config))
+    assert doc.origin == str(single) and doc.text == "Only article." and doc.title == "Solo"
+
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps([{"text": "A body."}, {"text": ""}, "oops", {"text": "C body."}]))
+    items = read(many)
+    assert [(i.origin, type(i).__name__) for i in items] == [
+        (f"{many}#0", "RawDocument"), (f"{many}#1", "Rejection"), (f"{many}#2", "Rejection"), (f"{many}#3", "RawDocument"),
+    ]
+    assert items[1].reason is RejectReason.EMPTY and items[2].reason is RejectReason.PARSE_ERROR
+
+
+def test_malformed_json(tmp_path: Path):
+    path = tmp_path / "bad.json"
+    path.write_text('[{"text": "a"},')
+    r = only(read(path))
+    assert r.reason is RejectReason.PARSE_ERROR and "line 1" in r.detail
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def test_csv_rows(tmp_path: Path):
+    path = tmp_path / "rows.csv"
+    path.write_text(
+        'text,title,authors,published\n'
+        '"First body, with a comma.",T1,"Ann Lee, Bo Chan",2024-03-14\n'
+        ',T2,,\n'
+        '"Third body\nacross lines.",T3,,not a date\n',
+        encoding="utf-8",
+    )
+    items = read(path)
+    assert [i.origin for i in items] == [f"{path}#0", f"{path}#1", f"{path}#2"]
+    assert items[0].text == "First body, with a comma." and items[0].authors == ["Ann Lee", "Bo Chan"]
+    assert items[0].published == "2024-03-14"
+    assert items[1].reason is RejectReason.EMPTY
+    assert items[2].text == "Third body\nacross lines." and items[2].published is None
+
+
+def test_csv_without_text_column(tmp_path: Path):
+    path = tmp_path / "rows.csv"
+    path.write_text("headline,body\nA,B\nC,D\n")
+    r = only(read(path))
+    assert r.reason is RejectReason.MISSING_FIELD
+    assert r.origin == str(path)
+    assert "headline" in r.detail and "body" in r.detail
+
+
+def test_csv_header_only_is_empty(tmp_path: Path):
+    path = tmp_path / "rows.csv"
+    path.write_text("text,title\n")
+    assert only(read(path)).reason is RejectReason.EMPTY
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+def test_parquet_rows_streamed_with_types(tmp_path: Path):
+    path = tmp_path / "rows.parquet"
+    table = pa.table(
+        {
+            "text": ["Body one.", None, "Body three."],
+            "title": ["T1", "T2", None],
+            "authors": [["Ann Lee"], [], ["Bo Chan", "Cy Dee"]],
+            "published": [datetime(2024, 3, 14, 9, 30, tzinfo=timezone.utc), None, None],
+            "extra": [1, 2, 3],
+        }
+    )
+    pq.write_table(table, path, row_group_size=1)
+    items = read(path)
+    assert [i.origin for i in items] == [f"{path}#0", f"{path}#1", f"{path}#2"]
+    assert items[0].text == "Body one." and items[0].title == "T1" and items[0].authors == ["Ann Lee"]
+    assert items[0].published == "2024-03-14T09:30:00+00:00"
+    assert items[1].reason is RejectReason.EMPTY
+    assert items[2].authors == ["Bo Chan", "Cy Dee"] and items[2].title is None
+
+
+def test_parquet_int_text_column(tmp_path: Path):
+    path = tmp_path / "ints.parquet"
+    pq.write_table(pa.table({"text": [1, 2, 3]}), path)
+    r = only(read(path))
+    assert r.reason is RejectReason.PARSE_ERROR and "int64" in r.detail
+
+
+def test_parquet_missing_text_column_and_corrupt(tmp_path: Path):
+    path = tmp_path / "cols.parquet"
+    pq.write_table(pa.table({"body": ["x"]}), path)
+    r = only(read(path))
+    assert r.reason is RejectReason.MISSING_FIELD and "body" in r.detail
+
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"this is not parquet at all")
+    assert only(read(corrupt)).reason is RejectReason.PARSE_ERROR
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_split_authors():
+    assert split_authors("A; B") == ["A", "B"]
+    assert split_authors("Ann Lee, Bo Chan and Cy Dee") == ["Ann Lee", "Bo Chan", "Cy Dee"]
+    assert split_authors("Doe, Jane; Roe, Rick") == ["Doe, Jane", "Roe, Rick"]
+    assert split_authors("By Ann Lee") == ["Ann Lee"]
+    assert split_authors(None) == [] and split_authors(["", " X "]) == ["X"]
+
+
+def test_normalise_date():
+    assert normalise_date(date(2024, 3, 14)) == "2024-03-14"
+    assert normalise_date(datetime(2024, 3, 14, 9, 30)) == "2024-03-14T09:30:00"
+    assert normalise_date("2024-03-14T09:30:00Z") == "2024-03-14T09:30:00+00:00"
+    assert normalise_date("14 March 2024") == "2024-03-14"
+    assert normalise_date("Tuesday") is None
+    assert normalise_date("garbage 2024 xx") is None
+    assert normalise_date(1710408600) is None
+
+
+def test_file_failing_mid_read_is_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "locked.txt"
+    path.write_text("Headline\nBody text.")
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "open", refuse)  # works as root too, unlike chmod
+    r = only(read(path))
+    assert r.reason is RejectReason.UNREADABLE and "Permission denied" in r.detail
+
+
+def test_folder_is_not_a_record_file(tmp_path: Path):
+    path = tmp_path / "folder.txt"
+    path.mkdir()
+    r = only(read(path))
+    assert r.reason is RejectReason.UNREADABLE and r.detail == "not a regular file"
