@@ -15,7 +15,7 @@ from tasks.clean import clean_task
 from tasks.config import PipelineConfig, load_config
 from tasks.deduplicate import deduplicate_task
 from tasks.encode import encode_task
-from tasks.ingest import ingest_task, list_inputs
+from tasks.ingest import ingest_task, list_inputs, without_excluded
 from tasks.records import Rejection, ShardRef
 from tasks.rejected import collect_rejected, count_reasons
 from tasks.run_record import code_version, library_versions, model_provenance, now_utc, output_files, write_run_record
@@ -29,6 +29,14 @@ def group_files(files: list[Path], shard_size: int) -> list[list[str]]:
     """Files in groups of about a shard's worth (one document per file is the common case;
     tabular files are cut into shards while they are read)."""
     return [[str(f) for f in files[i : i + shard_size]] for i in range(0, len(files), shard_size)]
+
+
+def remove_staging(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.parent.rmdir()  # `_staging` itself, once no other run is using it
+    except OSError:
+        pass
 
 
 def named(task_obj, stage: str, index: int, total: int):
@@ -76,6 +84,7 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     staging = str(Path(config.output.root) / "_staging" / run_id)
     parameters = {"config_path": config_path, "overrides": overrides or {}}
     files, listing = list_inputs(config.input.paths, config.input.extensions)
+    files = without_excluded(files, config.input.exclude)
     logger.info("%d input files (%d paths rejected) -> output %s, run %s", len(files), len(listing), config.output.root, run_id)
     ingested: list[ShardRef] = []
     stage_refs: dict[str, list[ShardRef]] = {}
@@ -110,6 +119,6 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
             logger.error("could not write the failed run's record: %s", record_error)
         raise
     summary = finalize_run(context, config, parameters, listing, ingested, stage_refs, "completed", None)
-    shutil.rmtree(staging, ignore_errors=True)
+    remove_staging(Path(staging))
     logger.info("run %s: %d read, %d kept, %d rejected", run_id, summary["n_read"], summary["n_kept"], summary["n_rejected"])
     return summary

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,9 @@ UNDETERMINED = "und"
 # langdetect samples n-grams at random: a fixed seed makes the same text give the same
 # language in every run (it seeds a Random of its own, not the global one).
 DetectorFactory.seed = 0
+# langdetect loads its profiles lazily into a global factory; shards cleaned in parallel
+# threads race on that load and then call everything Polish. One detection at a time.
+_LANGDETECT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ def doc_id_for(text: str) -> str:
 
 _OUTLET_WORD = re.compile(
     r"\b(?:Daily|News|Times|Post|Press|Presse|Agency|Agence|Wire|Journal|Herald|Tribune|Gazette"
-    r"|Courier|Guardian|Telegraph|Chronicle|Observer|Reuters|AP|AFP|UPI|Xinhua|Kyodo|Yonhap|TASS"
+    r"|Courier|Ledger|Dispatch|Monitor|Standard|Express|Mirror|Inquirer|Bulletin|Insider|Guardian|Telegraph|Chronicle|Observer|Reuters|AP|AFP|UPI|Xinhua|Kyodo|Yonhap|TASS"
     r"|BBC|CNN|NPR|Bloomberg|Associated|Media|Network|Radio|TV|Magazine|Review|Report(?:er|ers|s)?"
     r"|Mail|MailOnline|Online|Express|Mirror|Independent|Economist|Newsweek|Broadcasting|Bulletin"
     r"|Dispatch|Inquirer|Examiner)\b"
@@ -526,7 +530,8 @@ def detect_language(text: str) -> str:
     if not any(ch.isalpha() for ch in sample):
         return UNDETERMINED
     try:
-        code = detect(sample)
+        with _LANGDETECT_LOCK:
+            code = detect(sample)
     except LangDetectException:
         return UNDETERMINED
     return code.split("-")[0]  # 'zh-cn' -> 'zh'

@@ -37,6 +37,7 @@ class TableColumns(Section):
 class InputConfig(Section):
     paths: list[str] = Field(default_factory=lambda: ["data/samples"], min_length=1)
     extensions: list[str] = Field(default_factory=lambda: list(SUPPORTED_EXTENSIONS))
+    exclude: list[str] = Field(default_factory=lambda: ["README*", "LICENSE*", "CHANGELOG*"], description="file-name patterns never read as articles")
     columns: TableColumns = Field(default_factory=TableColumns)
     max_file_bytes: int = Field(default=50_000_000, gt=0)
 
@@ -93,6 +94,7 @@ class SummaryConfig(Section):
 
 class SentimentConfig(Section):
     head: str = "data/models/sentiment-linear"
+    polarity_margin: float = Field(default=0.1, ge=0.0, le=1.0, description="a document is positive/negative when p_positive - p_negative passes this")
 
 
 class Target(Section):
@@ -107,7 +109,7 @@ class Target(Section):
 
 class StanceConfig(Section):
     head: str = "data/models/stance-linear"
-    min_confidence: float = Field(default=0.45, ge=0.0, le=1.0, description="below this a document stance is neutral")
+    polarity_margin: float = Field(default=0.1, ge=0.0, le=1.0, description="a stance is favor/against when p_favor - p_against passes this")
     targets: list[Target] = Field(default_factory=list)
 
     @model_validator(mode="after")

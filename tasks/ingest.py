@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import fnmatch
 import glob
 import json
 import os
@@ -690,6 +691,11 @@ def read_records(path: Path, config: InputConfig) -> Iterator[RawDocument | Reje
         yield _reject(origin, RejectReason.PARSE_ERROR, f"{type(exc).__name__}: {exc}")
     if produced == 0:
         yield _reject(origin, RejectReason.EMPTY, "no records")
+
+
+def without_excluded(files: list[Path], patterns: Sequence[str]) -> list[Path]:
+    """Drop files whose name matches a pattern (a folder's README is not an article)."""
+    return [f for f in files if not any(fnmatch.fnmatch(f.name, p) for p in patterns)]
 
 
 # --- the ingest stage -------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Sentiment stage: each sentence through the sentiment head, then each document as the
-mean of its sentences' probabilities (every sentence weighs the same)."""
+"""Sentiment stage: each sentence through the sentiment head; each document's
+probabilities are the mean of its sentences' (every sentence weighs the same) and its
+label is their net polarity (see `net_polarity_label`)."""
 from __future__ import annotations
 
 import time
@@ -12,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.config import SentimentConfig, resolve_resource
 from tasks.encode import column_vectors, row_ranges
-from tasks.models.heads import Head, cached_head
+from tasks.models.heads import Head, cached_head, net_polarity_label
 from tasks.records import ShardRef
 from tasks.staging import read_shard, write_shard
 
@@ -21,31 +22,36 @@ def sentiment_head(config: SentimentConfig) -> Head:
     return cached_head(resolve_resource(config.head))
 
 
-def probability_columns(labels: list[str], probs: np.ndarray) -> dict[str, pa.Array]:
+def probability_columns(labels: list[str], probs: np.ndarray, predicted: list[str]) -> dict[str, pa.Array]:
     return {
-        "sentiment": pa.array([labels[i] for i in probs.argmax(axis=1)], pa.string()),
+        "sentiment": pa.array(predicted, pa.string()),
         **{f"p_{label}": pa.array(probs[:, k], pa.float32()) for k, label in enumerate(labels)},
     }
 
 
-def classify_sentiment(sentences: pa.Table, head: Head) -> tuple[pa.Table, pa.Table]:
+def document_label(mean_probs: np.ndarray, labels: list[str], margin: float) -> str:
+    return net_polarity_label(mean_probs, labels, "negative", "positive", "neutral", margin)
+
+
+def classify_sentiment(sentences: pa.Table, head: Head, margin: float) -> tuple[pa.Table, pa.Table]:
     """(per-sentence table, per-document table) for a shard's sentences."""
     vectors = column_vectors(sentences.column("embedding"), sentences.schema.field("embedding").type.list_size)
     probs = head.predict_proba(vectors)
     per_sentence = pa.table({
         "doc_id": sentences.column("doc_id"), "sentence_index": sentences.column("sentence_index"),
-        **probability_columns(head.labels, probs),
+        **probability_columns(head.labels, probs, [head.labels[i] for i in probs.argmax(axis=1)]),
     })
     doc_ids = sentences.column("doc_id").to_pylist()
     ranges = row_ranges(doc_ids)
     doc_probs = np.array([probs[rows].mean(axis=0) for _, rows in ranges]).reshape(-1, len(head.labels))
-    per_document = pa.table({"doc_id": pa.array([d for d, _ in ranges], pa.string()), **probability_columns(head.labels, doc_probs)})
+    doc_labels = [document_label(p, head.labels, margin) for p in doc_probs]
+    per_document = pa.table({"doc_id": pa.array([d for d, _ in ranges], pa.string()), **probability_columns(head.labels, doc_probs, doc_labels)})
     return per_sentence, per_document
 
 
 def sentiment_shard(encoded: ShardRef, config: SentimentConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
-    per_sentence, per_document = classify_sentiment(read_shard(encoded, ["doc_id", "sentence_index", "embedding"]), sentiment_head(config))
+    per_sentence, per_document = classify_sentiment(read_shard(encoded, ["doc_id", "sentence_index", "embedding"]), sentiment_head(config), config.polarity_margin)
     return write_shard(Path(staging_dir), "sentiment", encoded.index, per_document, parts={"sentences": per_sentence}, started=started)
 
 

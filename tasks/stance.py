@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.config import StanceConfig, resolve_resource
 from tasks.encode import column_vectors
-from tasks.models.heads import Head, cached_head
+from tasks.models.heads import Head, cached_head, net_polarity_label
 from tasks.records import ShardRef
 from tasks.staging import read_shard, write_shard
 
@@ -36,20 +36,17 @@ def mention_features(sentences: pa.Table, mentions: pa.Table) -> np.ndarray:
     ])
 
 
-def document_stance(probs: np.ndarray, labels: list[str], min_confidence: float) -> tuple[str, float, np.ndarray, int]:
-    """Aggregate one target's mention probabilities in one document.
-
-    The mean probability over mentions decides; a stance weaker than `min_confidence`
-    reads as neutral. Returns (label, confidence, mean probabilities, evidence row)."""
+def document_stance(probs: np.ndarray, labels: list[str], margin: float) -> tuple[str, float, np.ndarray, int]:
+    """Aggregate one target's mention probabilities in one document: the mean over its
+    mentions, labelled by net polarity. Returns (label, confidence = the label's mean
+    probability, mean probabilities, row of the mention that shows the label best)."""
     mean = probs.mean(axis=0)
-    best = int(np.argmax(mean))
-    label = labels[best]
-    if label != NEUTRAL and mean[best] < min_confidence:
-        label, best = NEUTRAL, labels.index(NEUTRAL)
-    return label, float(mean[best]), mean, int(np.argmax(probs[:, best]))
+    label = net_polarity_label(mean, labels, "against", "favor", NEUTRAL, margin)
+    column = labels.index(label)
+    return label, float(mean[column]), mean, int(np.argmax(probs[:, column]))
 
 
-def classify_stances(sentences: pa.Table, mentions: pa.Table, head: Head, min_confidence: float) -> pa.Table:
+def classify_stances(sentences: pa.Table, mentions: pa.Table, head: Head, margin: float) -> pa.Table:
     probs = head.predict_proba(mention_features(sentences, mentions)) if mentions.num_rows else np.zeros((0, len(head.labels)))
     text_of = {key: text for key, text in zip(zip(sentences.column("doc_id").to_pylist(), sentences.column("sentence_index").to_pylist()), sentences.column("text").to_pylist())}
     doc_ids = mentions.column("doc_id").to_pylist()
@@ -60,7 +57,7 @@ def classify_stances(sentences: pa.Table, mentions: pa.Table, head: Head, min_co
         groups.setdefault(key, []).append(row)
     out: dict[str, list] = {k: [] for k in ("doc_id", "target", "label", "confidence", "n_mentions", "evidence", "evidence_sentence", *[f"p_{l}" for l in head.labels])}
     for (doc_id, target), rows in groups.items():
-        label, confidence, mean, evidence_row = document_stance(probs[rows], head.labels, min_confidence)
+        label, confidence, mean, evidence_row = document_stance(probs[rows], head.labels, margin)
         evidence_index = sentence_indexes[rows[evidence_row]]
         for key, value in (("doc_id", doc_id), ("target", target), ("label", label), ("confidence", confidence),
                            ("n_mentions", len(rows)), ("evidence", text_of[(doc_id, evidence_index)]), ("evidence_sentence", evidence_index)):
@@ -73,7 +70,7 @@ def classify_stances(sentences: pa.Table, mentions: pa.Table, head: Head, min_co
 
 def stance_shard(encoded: ShardRef, config: StanceConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
-    table = classify_stances(read_shard(encoded), read_shard(encoded, part="mentions"), stance_head(config), config.min_confidence)
+    table = classify_stances(read_shard(encoded), read_shard(encoded, part="mentions"), stance_head(config), config.polarity_margin)
     return write_shard(Path(staging_dir), "stance", encoded.index, table, started=started)
 
 

@@ -18,6 +18,7 @@ from tasks.staging import read_shard, write_shard
 METHOD = "extractive:centroid-mmr-lead"
 MIN_SUMMARY_WORDS = 4  # fragments and captions make poor summary sentences
 LEAD_DECAY = 3.0  # sentences; the prior halves about every two sentences
+NEAR_DUPLICATE = 0.9  # cosine above which a sentence restates one already chosen (captions often do)
 
 
 def select_summary_sentences(embeddings: np.ndarray, texts: list[str], config: SummaryConfig) -> list[int]:
@@ -36,6 +37,9 @@ def select_summary_sentences(embeddings: np.ndarray, texts: list[str], config: S
         redundancy = (vectors @ vectors[chosen].T).max(axis=1) if chosen else np.zeros(len(eligible))
         mmr = (1 - config.diversity) * score - config.diversity * redundancy
         mmr[chosen] = -np.inf
+        mmr[redundancy > NEAR_DUPLICATE] = -np.inf
+        if not np.isfinite(mmr).any():
+            break
         chosen.append(int(np.argmax(mmr)))
     return sorted(eligible[i] for i in chosen)
 

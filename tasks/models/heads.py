@@ -64,6 +64,20 @@ def load_linear_head(folder: Path) -> LinearHead:
     )
 
 
+def net_polarity_label(mean_probs: np.ndarray, labels: list[str], negative: str, positive: str, neutral: str, margin: float) -> str:
+    """The label of an aggregate (a document, or all mentions of a target in one).
+
+    Most news sentences are neutral, so the plain argmax of a mean calls nearly every
+    article neutral; what says an article leans is its net polarity, the positive mass
+    minus the negative mass, beyond a margin."""
+    net = float(mean_probs[labels.index(positive)] - mean_probs[labels.index(negative)])
+    if net >= margin:
+        return positive
+    if net <= -margin:
+        return negative
+    return neutral
+
+
 @lru_cache(maxsize=8)
 def cached_head(folder: Path) -> LinearHead:
     return load_linear_head(folder)

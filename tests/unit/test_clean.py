@@ -479,3 +479,17 @@ def test_cnn_dailymail_dev_articles_lose_their_headers():
             assert not sentence.startswith(("By .", "(CNN)")), (row["id"], sentence)
             assert "Scroll down for video" not in sentence, (row["id"], sentence)
     assert published >= 6  # every article with a PUBLISHED or "Last updated" stamp
+
+
+def test_language_detection_is_safe_across_threads():
+    """Shards are cleaned in parallel threads; langdetect's lazy profile load once raced
+    there and called every English shard Polish."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import langdetect.detector_factory as factory
+
+    factory._factory = None  # force the lazy load to happen inside the threads
+    english = "The government announced on Tuesday that it would expand the programme to every region of the country next year."
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(detect_language, [english] * 32))
+    assert set(codes) == {"en"}

@@ -573,3 +573,10 @@ def test_folder_is_not_a_record_file(tmp_path: Path):
     path.mkdir()
     r = only(read(path))
     assert r.reason is RejectReason.UNREADABLE and r.detail == "not a regular file"
+
+
+def test_excluded_names_are_not_read(tmp_path):
+    from tasks.ingest import without_excluded
+
+    files = [tmp_path / "README.md", tmp_path / "story.md", tmp_path / "LICENSE.txt"]
+    assert without_excluded(files, ["README*", "LICENSE*"]) == [tmp_path / "story.md"]

@@ -1,0 +1,61 @@
+"""The config schema: the embedded default loads, overrides apply, bad keys are named."""
+from __future__ import annotations
+
+import pytest
+
+from tasks.config import ConfigError, load_config, parse_override
+
+
+def test_embedded_default_loads_with_targets_and_aliases():
+    config = load_config()
+    united_states = next(t for t in config.stance.targets if t.name == "United States")
+    assert {"U.S.", "US", "America", "Washington"} <= set(united_states.aliases)
+    assert config.summary.sentences == 3 and config.input.paths == ["data/samples"]
+
+
+def test_overrides_replace_file_values_and_change_the_hash():
+    default = load_config()
+    changed = load_config(overrides={"summary.sentences": 5, "output.root": "/tmp/x"})
+    assert changed.summary.sentences == 5 and changed.output.root == "/tmp/x"
+    assert changed.sha256() != default.sha256()
+    assert load_config().sha256() == default.sha256()
+
+
+def test_unknown_key_is_named_with_its_path(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[summary]\nsentences = 3\nlenght = 4\n")
+    with pytest.raises(ConfigError, match=r"summary\.lenght: unknown key"):
+        load_config(bad)
+
+
+def test_bad_value_names_the_key_and_what_is_allowed():
+    with pytest.raises(ConfigError, match=r"summary\.sentences: .*greater than or equal to 1"):
+        load_config(overrides={"summary.sentences": 0})
+    with pytest.raises(ConfigError, match=r"output\.compression: .*'zstd'"):
+        load_config(overrides={"output.compression": "lz5"})
+    with pytest.raises(ConfigError, match=r"input\.extensions: .*unsupported \['\.docx'\]"):
+        load_config(overrides={"input.extensions": [".docx"]})
+
+
+def test_target_in_a_nested_list_is_named_by_index(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[stance.targets]]\nname = "X"\nkind = "planet"\n')
+    with pytest.raises(ConfigError, match=r"stance\.targets\.0\.kind"):
+        load_config(bad)
+
+
+def test_missing_file_and_invalid_toml_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "absent.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[run\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken)
+
+
+def test_parse_override_reads_toml_values_else_text():
+    assert parse_override("run.shard_size=20") == ("run.shard_size", 20)
+    assert parse_override('clean.languages=["en", "fr"]') == ("clean.languages", ["en", "fr"])
+    assert parse_override("output.root=out/dir") == ("output.root", "out/dir")
+    with pytest.raises(ConfigError):
+        parse_override("no-equals-sign")

@@ -1,0 +1,86 @@
+"""Encoder, target matching and the heads, on the real packaged MiniLM weights."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks.config import Target, load_config, resolve_resource
+from tasks.models.encoder import PACKAGED_MINILM, Span, get_encoder, token_budget_batches
+from tasks.models.heads import LinearHead, load_linear_head, net_polarity_label
+from tasks.targets import TargetMatcher
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return get_encoder(PACKAGED_MINILM, 256, 2048)
+
+
+def test_token_budget_batches_cover_every_index_within_budget():
+    lengths = [5, 40, 7, 33, 12, 90, 3, 64]
+    batches = token_budget_batches(lengths, 100)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) * max(lengths[i] for i in batch) <= 100 or len(batch) == 1
+        assert [lengths[i] for i in batch] == sorted(lengths[i] for i in batch)
+
+
+def test_sentence_vectors_match_sentence_transformers_pooling(encoder):
+    from sentence_transformers import SentenceTransformer
+
+    sentences = ["The U.N. praised the agreement.", "Markets fell sharply on Monday after the report.", "Short."]
+    ours = encoder.encode(sentences).sentence_vectors
+    reference = SentenceTransformer(str(encoder.folder), device="cpu").encode(sentences, normalize_embeddings=True)
+    assert np.allclose((ours * reference).sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_batching_does_not_change_vectors(encoder):
+    sentences = [f"Sentence number {i} " + "word " * (i % 17) for i in range(40)]
+    small = get_encoder(PACKAGED_MINILM, 256, 64).encode(sentences).sentence_vectors
+    large = encoder.encode(sentences).sentence_vectors
+    assert np.allclose(small, large, atol=1e-4)
+
+
+def test_span_vectors_differ_by_mention(encoder):
+    sentence = "China praised the plan while the United States condemned it."
+    encoded = encoder.encode([sentence], [Span(0, 0, 5), Span(0, 33, 46)])
+    assert encoded.span_vectors.shape == (2, encoder.dim)
+    cosine = encoded.span_vectors[0] @ encoded.span_vectors[1] / np.linalg.norm(encoded.span_vectors, axis=1).prod()
+    assert cosine < 0.95
+
+
+def test_target_matcher_finds_aliases_on_word_boundaries():
+    matcher = TargetMatcher([Target(name="United States", aliases=["U.S.", "US", "America"]), Target(name="United Nations", aliases=["UN", "U.N."])])
+    found = [(m.target, m.surface) for m in matcher.find("The U.S.-Mexico border, the UN and US officials; not us, UNESCO or Americans.")]
+    assert found == [("United States", "U.S."), ("United Nations", "UN"), ("United States", "US")]
+    mention = matcher.find("Experts condemned the U.S. for it.")[0]
+    assert "Experts condemned the U.S. for it."[mention.start : mention.end] == "U.S."
+
+
+def test_linear_head_round_trips_through_safetensors(tmp_path):
+    rng = np.random.default_rng(0)
+    head = LinearHead(rng.normal(size=(3, 4)).astype(np.float32), np.zeros(3, np.float32), np.zeros(4, np.float32),
+                      np.ones(4, np.float32), ["negative", "neutral", "positive"], "sentence", {"name": "t"})
+    head.save(tmp_path / "h")
+    loaded = load_linear_head(tmp_path / "h")
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    assert np.allclose(loaded.predict_proba(x), head.predict_proba(x), atol=1e-6)
+    assert np.allclose(loaded.predict_proba(x).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_net_polarity_label_needs_the_margin():
+    labels = ["against", "neutral", "favor"]
+    assert net_polarity_label(np.array([0.1, 0.6, 0.3]), labels, "against", "favor", "neutral", 0.1) == "favor"
+    assert net_polarity_label(np.array([0.3, 0.6, 0.1]), labels, "against", "favor", "neutral", 0.1) == "against"
+    assert net_polarity_label(np.array([0.25, 0.5, 0.25]), labels, "against", "favor", "neutral", 0.1) == "neutral"
+
+
+def test_shipped_heads_read_clear_cases(encoder):
+    config = load_config()
+    stance = load_linear_head(resolve_resource(config.stance.head))
+    sentiment = load_linear_head(resolve_resource(config.sentiment.head))
+    sentences = ["Experts condemned China for its brutal crackdown and abuses.", "Everyone praised China for its generous and wise help."]
+    encoded = encoder.encode(sentences, [Span(0, 18, 23), Span(1, 17, 22)])
+    features = np.hstack([encoded.sentence_vectors, encoded.span_vectors, encoded.window_vectors])
+    assert [stance.labels[i] for i in stance.predict_proba(features).argmax(axis=1)] == ["against", "favor"]
+    assert [sentiment.labels[i] for i in sentiment.predict_proba(encoded.sentence_vectors).argmax(axis=1)] == ["negative", "positive"]
+    assert "NewsMTSC" in stance.card["data_credit"] and stance.card["metrics"]["dev_macro_f1"] > 0.7
