@@ -362,6 +362,10 @@ def remove_debris(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", text).strip()
 
 
+def _first_nonempty(lines: list[str], n: int) -> list[int]:
+    return [i for i, line in enumerate(lines) if line][:n]
+
+
 def extract_byline(text: str) -> Byline:
     """Move the byline ('By A, B, Outlet', Daily Mail stamp headers), the dateline
     ('WASHINGTON (Reuters) - ', '(CNN) -- ') and page debris out of the text.
@@ -369,29 +373,17 @@ def extract_byline(text: str) -> Byline:
     in those lines is removed."""
     lines = text.split("\n")
     header = _Header()
-    seen = 0
-    for i, line in enumerate(lines):
-        if not line:
-            continue
-        if seen == 3:
+    for i in _first_nonempty(lines, 3):
+        if (body_at := _take_stamp_header(lines[i], header)) > 0:
+            lines[i] = lines[i][body_at:]
             break
-        seen += 1
-        if (body_at := _take_stamp_header(line, header)) > 0:
-            lines[i] = line[body_at:]
-            break
-        if (m := _BY_LINE.fullmatch(line)) and (credit := _parse_credit(m[1])):
+        if (m := _BY_LINE.fullmatch(lines[i])) and (credit := _parse_credit(m[1])):
             header.credit(*credit)
             del lines[i]
             break
-    seen = 0
-    for i, line in enumerate(lines):
-        if not line:
-            continue
-        if seen == 3:
-            break
-        seen += 1
-        rest, outlet = _take_dateline(line)
-        if rest is not line:
+    for i in _first_nonempty(lines, 3):
+        rest, outlet = _take_dateline(lines[i])
+        if rest is not lines[i]:
             lines[i] = rest
             header.source = header.source or outlet
             break

