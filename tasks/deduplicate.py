@@ -3,6 +3,7 @@ doc_id (sha256 of its normalised text) is kept, later ones are rejected as `dupl
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,8 +40,8 @@ def deduplicate_shards(shards: list[ShardRef], staging_dir: str) -> list[ShardRe
     keys = [read_shard(ref, ["doc_id", "origin"]) for ref in shards]
     result = []
     for ref, duplicates in zip(shards, find_duplicates(keys)):
-        if not duplicates:
-            result.append(ref)
+        if not duplicates:  # the clean shard stands as it is; its time stays clean's
+            result.append(replace(ref, stage=STAGE, seconds=0.0))
             continue
         table = read_shard(ref)
         kept = table.filter(pa.array([row not in duplicates for row in range(table.num_rows)]))
