@@ -45,7 +45,7 @@ def named(task_obj, stage: str, index: int, total: int):
 
 @task(name="finalize", cache_policy=NO_CACHE, persist_result=False)
 def finalize_run(
-    context: RunContext, config: PipelineConfig, parameters: dict[str, Any], listing: list[Rejection],
+    context: RunContext, config: PipelineConfig, parameters: dict[str, Any], models: dict[str, Any], listing: list[Rejection],
     ingested: list[ShardRef], stage_refs: dict[str, list[ShardRef]], status: str, error: str | None,
 ) -> dict[str, Any]:
     """Write the run's `rejected` table and its run record; return the run summary."""
@@ -61,7 +61,7 @@ def finalize_run(
         "status": status, "error": error, "started_at": context.started_at, "finished_at": finished,
         "duration_s": round((finished - context.started_at).total_seconds(), 3),
         "parameters": parameters, "config": config.model_dump(mode="json"), "config_sha256": context.config_sha256,
-        "code_version": code_version(), "models": model_provenance(config), "libraries": library_versions(),
+        "code_version": code_version(), "models": models, "libraries": library_versions(),
         "n_read": n_read, "n_kept": n_kept, "n_rejected": rejected.num_rows,
         "counts": {"read": n_read, "files": sum(1 for _ in ingested), **{stage: sum(r.rows for r in refs) for stage, refs in stage_refs.items()}},
         "rejected_by_reason": count_reasons(rejected),
@@ -88,7 +88,9 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     logger.info("%d input files (%d paths rejected) -> output %s, run %s", len(files), len(listing), config.output.root, run_id)
     ingested: list[ShardRef] = []
     stage_refs: dict[str, list[ShardRef]] = {}
+    models: dict[str, Any] = {}
     try:
+        models = model_provenance(config)  # a missing model fails the run here, before any work
         groups = group_files(files, config.run.shard_size)
         ingest_futures = [named(ingest_task, "ingest", g, len(groups)).submit(group, config.input, config.run.shard_size, staging, g) for g, group in enumerate(groups)]
         ingested = [ref for future in ingest_futures for ref in future.result()]
@@ -114,11 +116,11 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     except Exception as exc:
         # The record of a failed run says so; the original error is what the run raises.
         try:
-            finalize_run(context, config, parameters, listing, ingested, stage_refs, "failed", f"{type(exc).__name__}: {exc}")
+            finalize_run(context, config, parameters, models, listing, ingested, stage_refs, "failed", f"{type(exc).__name__}: {exc}")
         except Exception as record_error:  # noqa: BLE001
             logger.error("could not write the failed run's record: %s", record_error)
         raise
-    summary = finalize_run(context, config, parameters, listing, ingested, stage_refs, "completed", None)
+    summary = finalize_run(context, config, parameters, models, listing, ingested, stage_refs, "completed", None)
     remove_staging(Path(staging))
     logger.info("run %s: %d read, %d kept, %d rejected", run_id, summary["n_read"], summary["n_kept"], summary["n_rejected"])
     return summary

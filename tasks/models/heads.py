@@ -53,10 +53,15 @@ class LinearHead:
         (folder / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def weights_file(folder: Path) -> Path:
+    path = folder / WEIGHTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no head weights at {path} (train them with `python -m tasks.models.train_heads`)")
+    return path
+
+
 def load_linear_head(folder: Path) -> LinearHead:
-    if not (folder / WEIGHTS_FILE).is_file():
-        raise FileNotFoundError(f"no head weights at {folder / WEIGHTS_FILE} (train them with `python -m tasks.models.train_heads`)")
-    tensors = load_file(str(folder / WEIGHTS_FILE))
+    tensors = load_file(str(weights_file(folder)))
     card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
     return LinearHead(
         weight=tensors["weight"], bias=tensors["bias"], mean=tensors["mean"], scale=tensors["scale"],
@@ -84,4 +89,4 @@ def cached_head(folder: Path) -> LinearHead:
 
 
 def head_sha256(folder: Path) -> str:
-    return hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()
+    return hashlib.sha256(weights_file(folder).read_bytes()).hexdigest()

@@ -151,3 +151,11 @@ def test_founding_article(prefect_harness, tmp_path):
     # The explicit cases: China's record "widely praised", "criticized some Western countries".
     assert stances.loc["China", "label"] == "favor"
     assert stances.loc["Western countries", "label"] == "against"
+
+
+def test_a_missing_model_fails_the_run_before_work_and_records_it(prefect_harness, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no head weights"):
+        run_pipeline([str(SAMPLES / "imf_warns_brazil_debt.txt")], tmp_path, **{"stance.head": str(tmp_path / "absent")})
+    run = pd.read_parquet(tmp_path / "runs").iloc[0]
+    assert run.status == "failed" and "no head weights" in run.error
+    assert run.n_kept == 0 and not (tmp_path / "documents").exists()
