@@ -100,12 +100,11 @@ class SentenceEncoder:
             states = self._forward([ids[i] for i in batch])
             for row, i in enumerate(batch):
                 hidden = states[row, : len(ids[i])]
-                pooled = hidden[1:-1].mean(axis=0) if len(ids[i]) > 2 else hidden.mean(axis=0)
                 # Mean over all real tokens incl. [CLS]/[SEP], as sentence-transformers pools.
                 full = hidden.mean(axis=0)
                 sentence_vectors[i] = full / max(np.linalg.norm(full), 1e-12)
                 for k in spans_by_sentence.get(i, []):
-                    span_vectors[k], window_vectors[k] = _pool_span(hidden, offsets[i], spans[k], pooled)
+                    span_vectors[k], window_vectors[k] = _pool_span(hidden, offsets[i], spans[k], full)
         return Encoded(sentence_vectors, span_vectors, window_vectors, sum(len(x) for x in ids))
 
     def _forward(self, batch_ids: list[list[int]]) -> np.ndarray:
