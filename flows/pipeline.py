@@ -45,7 +45,7 @@ def named(task_obj, stage: str, index: int, total: int):
 
 @task(name="finalize", cache_policy=NO_CACHE, persist_result=False)
 def finalize_run(
-    context: RunContext, config: PipelineConfig, parameters: dict[str, Any], models: dict[str, Any], listing: list[Rejection],
+    context: RunContext, config: PipelineConfig, parameters: dict[str, Any], models: dict[str, Any], n_files: int, listing: list[Rejection],
     ingested: list[ShardRef], stage_refs: dict[str, list[ShardRef]], status: str, error: str | None,
 ) -> dict[str, Any]:
     """Write the run's `rejected` table and its run record; return the run summary."""
@@ -63,7 +63,7 @@ def finalize_run(
         "parameters": parameters, "config": config.model_dump(mode="json"), "config_sha256": context.config_sha256,
         "code_version": code_version(), "models": models, "libraries": library_versions(),
         "n_read": n_read, "n_kept": n_kept, "n_rejected": rejected.num_rows,
-        "counts": {"read": n_read, "files": sum(1 for _ in ingested), **{stage: sum(r.rows for r in refs) for stage, refs in stage_refs.items()}},
+        "counts": {"files": n_files, "read": n_read, **{stage: sum(r.rows for r in refs) for stage, refs in {"ingest": ingested, **stage_refs}.items()}},
         "rejected_by_reason": count_reasons(rejected),
         "stage_seconds": {stage: round(sum(r.seconds for r in refs), 3) for stage, refs in {"ingest": ingested, **stage_refs}.items()},
         "outputs": output_files(outputs),
@@ -116,11 +116,11 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     except Exception as exc:
         # The record of a failed run says so; the original error is what the run raises.
         try:
-            finalize_run(context, config, parameters, models, listing, ingested, stage_refs, "failed", f"{type(exc).__name__}: {exc}")
+            finalize_run(context, config, parameters, models, len(files), listing, ingested, stage_refs, "failed", f"{type(exc).__name__}: {exc}")
         except Exception as record_error:  # noqa: BLE001
             logger.error("could not write the failed run's record: %s", record_error)
         raise
-    summary = finalize_run(context, config, parameters, models, listing, ingested, stage_refs, "completed", None)
+    summary = finalize_run(context, config, parameters, models, len(files), listing, ingested, stage_refs, "completed", None)
     remove_staging(Path(staging))
     logger.info("run %s: %d read, %d kept, %d rejected", run_id, summary["n_read"], summary["n_kept"], summary["n_rejected"])
     return summary

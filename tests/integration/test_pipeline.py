@@ -86,6 +86,9 @@ def test_run_record_names_config_code_and_models(sample_runs):
         assert metadata[b"newsflow.config_sha256"].decode() == run.config_sha256
         assert b"newsflow.schema_version" in metadata
         assert pq.read_metadata(item["path"]).num_rows == item["rows"]
+    counts = json.loads(run.counts)
+    assert counts["files"] == 14 and counts["read"] == 17  # .jsonl holds 3 articles, .csv 2
+    assert counts["ingest"] == 17 and counts["clean"] == 16 and counts["deduplicate"] == counts["write"] == 15
     stage_seconds = json.loads(run.stage_seconds)
     assert {"ingest", "clean", "encode", "summarize", "sentiment", "stance", "write"} <= set(stage_seconds)
 
