@@ -55,6 +55,7 @@ def finalize_run(
         outputs.append(write_table(context, "rejected", "all", rejected)[0])
     n_read = sum(r.rows + r.rejected_rows for r in ingested) + len(listing)
     n_kept = sum(r.rows for r in stage_refs.get("write", []))
+    stages = {"ingest": ingested, **stage_refs}
     finished = now_utc()
     record = {
         "flow_run_name": flow_run.get_name(), "deployment": deployment.name,
@@ -63,9 +64,9 @@ def finalize_run(
         "parameters": parameters, "config": config.model_dump(mode="json"), "config_sha256": context.config_sha256,
         "code_version": code_version(), "models": models, "libraries": library_versions(),
         "n_read": n_read, "n_kept": n_kept, "n_rejected": rejected.num_rows,
-        "counts": {"files": n_files, "read": n_read, **{stage: sum(r.rows for r in refs) for stage, refs in {"ingest": ingested, **stage_refs}.items()}},
+        "counts": {"files": n_files, "read": n_read, **{stage: sum(r.rows for r in refs) for stage, refs in stages.items()}},
         "rejected_by_reason": count_reasons(rejected),
-        "stage_seconds": {stage: round(sum(r.seconds for r in refs), 3) for stage, refs in {"ingest": ingested, **stage_refs}.items()},
+        "stage_seconds": {stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
         "outputs": output_files(outputs),
     }
     record["outputs"].append({"path": write_run_record(context, record), "table": "runs", "rows": 1})
@@ -104,11 +105,11 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
         futures: dict[str, list] = {s: [] for s in ("encode", "summarize", "sentiment", "stance", "write")}
         for i, ref in enumerate(unique):
             encoded = named(encode_task, "encode", i, n).submit(ref, config, staging)
-            summary = named(summarize_task, "summarize", i, n).submit(encoded, config.summary, staging)
+            summarized = named(summarize_task, "summarize", i, n).submit(encoded, config.summary, staging)
             sentiment = named(sentiment_task, "sentiment", i, n).submit(encoded, config.sentiment, staging)
             stance = named(stance_task, "stance", i, n).submit(encoded, config.stance, staging)
-            written = named(write_task, "write", i, n).submit(ref, encoded, summary, sentiment, stance, context)
-            for stage, future in zip(futures, (encoded, summary, sentiment, stance, written)):
+            written = named(write_task, "write", i, n).submit(ref, encoded, summarized, sentiment, stance, context)
+            for stage, future in zip(futures, (encoded, summarized, sentiment, stance, written)):
                 futures[stage].append(future)
         for stage, stage_futures in futures.items():
             stage_refs[stage] = [f.result() for f in stage_futures]

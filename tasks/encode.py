@@ -22,10 +22,10 @@ def vector_column(vectors: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
 
 
-def column_vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
-    """The inverse of vector_column: a fixed-size-list column as an (n, dim) matrix."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return array.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+def column_vectors(table: pa.Table, name: str) -> np.ndarray:
+    """The inverse of vector_column: a table's fixed-size-list column as an (n, dim) matrix."""
+    dim = table.schema.field(name).type.list_size
+    return table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
 
 
 def row_ranges(doc_ids: list[str]) -> list[tuple[str, slice]]:
@@ -39,9 +39,8 @@ def row_ranges(doc_ids: list[str]) -> list[tuple[str, slice]]:
     return ranges
 
 
-def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Table, pa.Table, int]:
-    """Sentences and target mentions of the given documents, with their vectors.
-    Returns (sentences table, mentions table, tokens encoded)."""
+def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
+    """The sentences and the target mentions of the given documents, with their vectors."""
     encoder = get_encoder(config.encoder.model, config.encoder.max_length, config.encoder.max_tokens_per_batch, config.encoder.threads)
     matcher = TargetMatcher(config.stance.targets)
     doc_ids, indexes, texts = [], [], []
@@ -71,12 +70,12 @@ def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Ta
         "span_embedding": vector_column(encoded.span_vectors),
         "window_embedding": vector_column(encoded.window_vectors),
     })
-    return sentences_table, mentions_table, encoded.tokens
+    return sentences_table, mentions_table
 
 
 def encode_shard(clean: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
-    sentences, mentions, _ = encode_documents(read_shard(clean, ["doc_id", "sentences"]), config)
+    sentences, mentions = encode_documents(read_shard(clean, ["doc_id", "sentences"]), config)
     return write_shard(Path(staging_dir), "encode", clean.index, sentences, parts={"mentions": mentions}, started=started)
 
 

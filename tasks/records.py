@@ -65,7 +65,3 @@ class ShardRef:
     rejected_path: str | None = None  # staging file of the records this stage rejected
     rejected_rows: int = 0
     seconds: float = 0.0
-
-    @property
-    def label(self) -> str:
-        return f"shard {self.index + 1}"

@@ -11,15 +11,11 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import SentimentConfig, resolve_resource
+from tasks.config import SentimentConfig
 from tasks.encode import column_vectors, row_ranges
 from tasks.models.heads import Head, cached_head, net_polarity_label
 from tasks.records import ShardRef
 from tasks.staging import read_shard, write_shard
-
-
-def sentiment_head(config: SentimentConfig) -> Head:
-    return cached_head(resolve_resource(config.head))
 
 
 def probability_columns(labels: list[str], probs: np.ndarray, predicted: list[str]) -> dict[str, pa.Array]:
@@ -35,7 +31,7 @@ def document_label(mean_probs: np.ndarray, labels: list[str], margin: float) -> 
 
 def classify_sentiment(sentences: pa.Table, head: Head, margin: float) -> tuple[pa.Table, pa.Table]:
     """(per-sentence table, per-document table) for a shard's sentences."""
-    vectors = column_vectors(sentences.column("embedding"), sentences.schema.field("embedding").type.list_size)
+    vectors = column_vectors(sentences, "embedding")
     probs = head.predict_proba(vectors)
     per_sentence = pa.table({
         "doc_id": sentences.column("doc_id"), "sentence_index": sentences.column("sentence_index"),
@@ -51,7 +47,7 @@ def classify_sentiment(sentences: pa.Table, head: Head, margin: float) -> tuple[
 
 def sentiment_shard(encoded: ShardRef, config: SentimentConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
-    per_sentence, per_document = classify_sentiment(read_shard(encoded, ["doc_id", "sentence_index", "embedding"]), sentiment_head(config), config.polarity_margin)
+    per_sentence, per_document = classify_sentiment(read_shard(encoded, ["doc_id", "sentence_index", "embedding"]), cached_head(config.head), config.polarity_margin)
     return write_shard(Path(staging_dir), "sentiment", encoded.index, per_document, parts={"sentences": per_sentence}, started=started)
 
 

@@ -48,7 +48,7 @@ def summarize_sentences(sentences: pa.Table, config: SummaryConfig) -> pa.Table:
     """One summary per document of a shard's sentence table (rows grouped by document)."""
     doc_ids = sentences.column("doc_id").to_pylist()
     texts = sentences.column("text").to_pylist()
-    vectors = column_vectors(sentences.column("embedding"), sentences.schema.field("embedding").type.list_size)
+    vectors = column_vectors(sentences, "embedding")
     out: dict[str, list] = {"doc_id": [], "summary": [], "summary_sentences": []}
     for doc_id, rows in row_ranges(doc_ids):
         picked = select_summary_sentences(vectors[rows], texts[rows], config)

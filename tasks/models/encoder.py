@@ -61,7 +61,6 @@ class Encoded:
     sentence_vectors: np.ndarray  # (n_sentences, dim), L2-normalised mean pool
     span_vectors: np.ndarray  # (n_spans, dim), mean of the mention's token states
     window_vectors: np.ndarray  # (n_spans, dim), mean over the mention ± WINDOW_TOKENS
-    tokens: int  # real (unpadded) tokens encoded
 
 
 class SentenceEncoder:
@@ -85,7 +84,7 @@ class SentenceEncoder:
         span_vectors = np.zeros((len(spans), self.dim), dtype=np.float32)
         window_vectors = np.zeros((len(spans), self.dim), dtype=np.float32)
         if n == 0:
-            return Encoded(sentence_vectors, span_vectors, window_vectors, 0)
+            return Encoded(sentence_vectors, span_vectors, window_vectors)
         # Tokenise once, unpadded; lengths drive the sorting and the batches.
         tokenized = self.tokenizer(
             sentences, truncation=True, max_length=self.max_length, return_offsets_mapping=True,
@@ -105,7 +104,7 @@ class SentenceEncoder:
                 sentence_vectors[i] = full / max(np.linalg.norm(full), 1e-12)
                 for k in spans_by_sentence.get(i, []):
                     span_vectors[k], window_vectors[k] = _pool_span(hidden, offsets[i], spans[k], full)
-        return Encoded(sentence_vectors, span_vectors, window_vectors, sum(len(x) for x in ids))
+        return Encoded(sentence_vectors, span_vectors, window_vectors)
 
     def _forward(self, batch_ids: list[list[int]]) -> np.ndarray:
         width = max(len(x) for x in batch_ids)

@@ -14,6 +14,8 @@ from typing import Protocol
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from tasks.config import resolve_resource
+
 WEIGHTS_FILE = "head.safetensors"
 CARD_FILE = "card.json"
 
@@ -84,8 +86,9 @@ def net_polarity_label(mean_probs: np.ndarray, labels: list[str], negative: str,
 
 
 @lru_cache(maxsize=8)
-def cached_head(folder: Path) -> LinearHead:
-    return load_linear_head(folder)
+def cached_head(path: str) -> LinearHead:
+    """The head at a config path, loaded once per process."""
+    return load_linear_head(resolve_resource(path))
 
 
 def head_sha256(folder: Path) -> str:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks.config import PROJECT_ROOT
-from tasks.models.encoder import PACKAGED_MINILM, Span, get_encoder, weights_sha256
+from tasks.config import PROJECT_ROOT, EncoderConfig
+from tasks.models.encoder import Span, get_encoder, weights_sha256
 from tasks.models.heads import LinearHead
 
 STANCE_LABELS = ["against", "neutral", "favor"]
@@ -38,8 +38,14 @@ def read_newsmtsc(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def featurise(rows: list[dict], model: str = PACKAGED_MINILM) -> MentionSet:
-    encoder = get_encoder(model, 256, 8192)
+def pipeline_encoder():
+    """The encoder exactly as the pipeline's default config loads it, so features match."""
+    settings = EncoderConfig()
+    return get_encoder(settings.model, settings.max_length, settings.max_tokens_per_batch)
+
+
+def featurise(rows: list[dict]) -> MentionSet:
+    encoder = pipeline_encoder()
     sentences = sorted({r["sentence"] for r in rows})
     index = {s: i for i, s in enumerate(sentences)}
     spans = [Span(index[r["sentence"]], r["from"], r["to"]) for r in rows]
@@ -109,11 +115,11 @@ def train_heads(data_dir: Path, out_dir: Path, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     train_path, dev_path = data_dir / "train.jsonl", data_dir / "dev.jsonl"
     train, dev = featurise(read_newsmtsc(train_path)), featurise(read_newsmtsc(dev_path))
-    encoder = get_encoder(PACKAGED_MINILM, 256, 8192)
+    encoder = pipeline_encoder()
     provenance = {
         "data": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (train_path, dev_path)},
         "data_credit": "NewsMTSC (Hamborg and Donnay, EACL 2021), newsmtsc-rw split, MIT licence",
-        "encoder": PACKAGED_MINILM, "encoder_weights_sha256": weights_sha256(encoder.folder),
+        "encoder": EncoderConfig().model, "encoder_weights_sha256": weights_sha256(encoder.folder),
         "method": "class-balanced multinomial logistic regression on frozen all-MiniLM-L6-v2 features, L2 chosen on dev",
         "seed": seed, "threads": torch.get_num_threads(),
     }

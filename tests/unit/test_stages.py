@@ -47,7 +47,8 @@ def test_summarize_sentences_gives_one_row_per_document():
 def test_row_ranges_and_vector_columns_round_trip():
     assert row_ranges(["a", "a", "b", "c", "c"]) == [("a", slice(0, 2)), ("b", slice(2, 3)), ("c", slice(3, 5))]
     vectors = np.arange(12, dtype=np.float32).reshape(4, 3)
-    assert np.array_equal(column_vectors(pa.chunked_array([vector_column(vectors)]), 3), vectors)
+    chunked = pa.concat_tables([pa.table({"v": vector_column(vectors[:1])}), pa.table({"v": vector_column(vectors[1:])})])
+    assert np.array_equal(column_vectors(chunked, "v"), vectors)
 
 
 def test_document_stance_picks_the_most_decisive_evidence():
@@ -75,9 +76,11 @@ def test_duplicates_across_shards_are_rejected_once_each(tmp_path):
     result = deduplicate_shards([first, second], staging)
     kept = [read_shard(r).column("origin").to_pylist() for r in result]
     assert kept == [["a.txt", "b.txt"], ["d.txt"]]
-    rejected = collect_rejected(result, [])
-    assert sorted(zip(rejected.column("origin").to_pylist(), rejected.column("reason").to_pylist())) == [("c.txt", "duplicate"), ("e.txt", "duplicate")]
-    assert "a.txt" in rejected.column("detail").to_pylist()[0] or "a.txt" in rejected.column("detail").to_pylist()[1]
+    rejected = {row["origin"]: row for row in collect_rejected(result, []).to_pylist()}
+    assert sorted(rejected) == ["c.txt", "e.txt"]
+    assert all(row["reason"] == "duplicate" and row["stage"] == "deduplicate" for row in rejected.values())
+    assert rejected["c.txt"]["detail"].startswith("same text as a.txt")  # names the copy that was kept
+    assert rejected["e.txt"]["detail"].startswith("same text as b.txt")
 
 
 def test_join_documents_keeps_order_and_list_columns():
@@ -91,3 +94,25 @@ def test_join_documents_keeps_order_and_list_columns():
     assert joined.column("summary").to_pylist() == ["sb", "sa"]
     assert joined.column("authors").to_pylist() == [["X", "Y"], []]
     assert joined.column("n_sentences").to_pylist() == [2, 1]
+
+
+def test_classify_stances_groups_mentions_by_document_and_target():
+    from tasks.models.heads import LinearHead
+    from tasks.stance import classify_stances
+
+    # A head that reads the first feature as the stance: negative -> against, positive -> favor.
+    head = LinearHead(np.array([[-9.0, 0, 0, 0, 0, 0], [0.0] * 6, [9.0, 0, 0, 0, 0, 0]], np.float32), np.zeros(3, np.float32),
+                      np.zeros(6, np.float32), np.ones(6, np.float32), ["against", "neutral", "favor"], "sentence+span+window")
+    sentences = pa.table({"doc_id": ["a", "a", "b"], "sentence_index": pa.array([0, 1, 0], pa.int32()),
+                          "text": ["A0 mentions X.", "A1 attacks X.", "B0 praises X."],
+                          "embedding": vector_column(np.array([[0.05, 0], [-1.0, 0], [1.0, 0]], np.float32))})
+    span = vector_column(np.zeros((3, 2), np.float32))
+    mentions = pa.table({"doc_id": ["a", "a", "b"], "sentence_index": pa.array([0, 1, 0], pa.int32()), "target": ["X", "X", "X"],
+                         "span_embedding": span, "window_embedding": span})
+    stances = {(r["doc_id"], r["target"]): r for r in classify_stances(sentences, mentions, head, margin=0.1).to_pylist()}
+    assert set(stances) == {("a", "X"), ("b", "X")}
+    assert stances[("a", "X")]["n_mentions"] == 2 and stances[("a", "X")]["label"] == "against"
+    assert stances[("a", "X")]["evidence"] == "A1 attacks X." and stances[("a", "X")]["evidence_sentence"] == 1
+    assert stances[("b", "X")]["label"] == "favor" and stances[("b", "X")]["evidence"] == "B0 praises X."
+    empty = classify_stances(sentences, mentions.slice(0, 0), head, margin=0.1)
+    assert empty.num_rows == 0 and "evidence" in empty.column_names
