@@ -3,7 +3,6 @@ flow, and closes with a table of what the run produced."""
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401  (telemetry off before prefect loads)
+from flows.report import sentiment_counts, top_stances
 from tasks.config import ConfigError, load_config, parse_override
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="newsflow: batch NLP for news on Prefect.")
@@ -64,8 +64,6 @@ def run(
 
 
 def print_run_summary(summary: dict[str, Any]) -> None:
-    from flows.report import top_stances, sentiment_counts
-
     table = Table(title=f"newsflow run {summary['run_id']}", show_header=False)
     table.add_row("documents", f"{summary['n_kept']} kept, {summary['n_rejected']} rejected, {summary['n_read']} read")
     for reason, count in summary["rejected_by_reason"].items():
@@ -75,14 +73,12 @@ def print_run_summary(summary: dict[str, Any]) -> None:
     for row in top_stances(outputs, limit=5):
         table.add_row(f"  {row['label']} {row['target']}", f"{row['confidence']:.2f}  {row['title'] or row['doc_id'][:12]}")
     tables = sorted({o["table"] for o in outputs})
-    root = Path(outputs[0]["path"]).parent.parent.parent if outputs else Path(".")
-    table.add_row("output", f"{root}/{{{','.join(tables)}}}")
+    table.add_row("output", f"{summary['config']['output']['root']}: {', '.join(tables)}")
     table.add_row("duration", f"{summary['duration_s']:.1f} s")
     console.print(table)
 
 
 def main() -> None:
-    logging.getLogger("langdetect").setLevel(logging.WARNING)
     app(prog_name="newsflow")
 
 

@@ -15,6 +15,12 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "configs" / "default.toml"
 SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".parquet")
 
 
+def normalise_extension(extension: str) -> str:
+    """"TXT", "txt" and ".txt" all mean ".txt"."""
+    extension = extension.strip().lower()
+    return extension if extension.startswith(".") else f".{extension}"
+
+
 class ConfigError(ValueError):
     """A config that cannot be used; the message names each bad key path."""
 
@@ -44,6 +50,7 @@ class InputConfig(Section):
     @field_validator("extensions")
     @classmethod
     def _known_extensions(cls, value: list[str]) -> list[str]:
+        value = [normalise_extension(e) for e in value]
         unknown = [e for e in value if e not in SUPPORTED_EXTENSIONS]
         if unknown:
             raise ValueError(f"unsupported {unknown}; allowed: {list(SUPPORTED_EXTENSIONS)}")

@@ -18,20 +18,19 @@ import json
 import os
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import InputConfig, TableColumns
-from tasks.records import RawDocument, RejectReason, Rejection, ShardRef
-from tasks.rejected import rejections_table
-from tasks.staging import write_shard
+from tasks.config import SUPPORTED_EXTENSIONS, InputConfig, TableColumns, normalise_extension
+from tasks.records import RAW_SCHEMA, RawDocument, RejectReason, Rejection, ShardRef
+from tasks.staging import write_records_shard
 
 STAGE = "ingest"
 SNIFF_BYTES = 8192  # how much of a file we look at to tell text from binary
@@ -49,11 +48,6 @@ def _reject(origin: str, reason: RejectReason, detail: str) -> Rejection:
 # ---------------------------------------------------------------------------
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
-
-
-def _normalise_extensions(extensions: Sequence[str]) -> frozenset[str]:
-    # Accept "txt" as well as ".txt", any case: the comparison is on lowercased suffixes.
-    return frozenset(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -126,9 +120,10 @@ def list_inputs(paths: list[str], extensions: Sequence[str]) -> tuple[list[Path]
     """Expand files, folders (recursively) and glob patterns into the sorted, de-duplicated
     list of input files (resolved paths), plus a Rejection for each entry that names
     nothing usable."""
-    listing = _Listing(_normalise_extensions(extensions))
+    listing = _Listing(frozenset(normalise_extension(e) for e in extensions))
     for entry in paths:
-        if _GLOB_CHARS.search(entry):
+        # A name like "Reuters [2024].txt" is a file, not a pattern, when it exists.
+        if _GLOB_CHARS.search(entry) and not os.path.lexists(os.path.expanduser(entry)):
             _expand_glob(entry, listing)
             continue
         path = Path(entry).expanduser()
@@ -184,7 +179,8 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-_ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+# Control characters (Unicode category Cc) other than \t \n \v \f \r: binary data's tell.
+_BINARY_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 def _is_utf8(path: Path) -> bool:
@@ -246,7 +242,7 @@ def _detect_encoding(path: Path) -> str | Rejection:
         if encoding is None:
             return _reject(origin, RejectReason.ENCODING, "bytes match no known text encoding")
     sample = head.decode(encoding, errors="ignore")  # the head may cut a multi-byte char
-    controls = sum(1 for c in sample if c not in _ALLOWED_CONTROLS and unicodedata.category(c) == "Cc")
+    controls = len(_BINARY_CONTROLS.findall(sample))
     if sample and controls / len(sample) > 0.30:
         return _reject(origin, RejectReason.NOT_TEXT, f"binary data: {controls / len(sample):.0%} control characters in the first 8 KB")
     return encoding
@@ -258,8 +254,9 @@ def _read_text(path: Path) -> str | Rejection:
     if isinstance(encoding, Rejection):
         return encoding
     # Text mode's universal newlines turn \r\n and \r into \n for every later stage.
+    # Every BOM found above selects a codec that drops it (utf-8-sig, utf-16, utf-32).
     with path.open(encoding=encoding, errors="strict") as fh:
-        text = fh.read().lstrip("\ufeff")
+        text = fh.read()
     if not text.strip():
         return _reject(str(path), RejectReason.EMPTY, "file holds only whitespace")
     return text
@@ -376,11 +373,21 @@ def split_headline(text: str) -> tuple[str | None, str]:
     return headline, "\n".join(rest)
 
 
-def _read_txt(path: Path, config: InputConfig) -> Iterator[Item]:
-    text = _read_text(path)
-    if isinstance(text, Rejection):
-        yield text
-        return
+def _whole_text(parse: Callable[[Path, str, InputConfig], Iterator[Item]]) -> Callable[[Path, InputConfig], Iterator[Item]]:
+    """A reader for a whole-file format: decode the file (or reject it), then parse the text."""
+
+    def read(path: Path, config: InputConfig) -> Iterator[Item]:
+        text = _read_text(path)
+        if isinstance(text, Rejection):
+            yield text
+        else:
+            yield from parse(path, text, config)
+
+    return read
+
+
+@_whole_text
+def _read_txt(path: Path, text: str, config: InputConfig) -> Iterator[Item]:
     title, body = split_headline(text)
     yield RawDocument(origin=str(path), text=body, title=title)
 
@@ -457,11 +464,8 @@ def _markdown_title(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def _read_md(path: Path, config: InputConfig) -> Iterator[Item]:
-    text = _read_text(path)
-    if isinstance(text, Rejection):
-        yield text
-        return
+@_whole_text
+def _read_md(path: Path, text: str, config: InputConfig) -> Iterator[Item]:
     meta, text = _front_matter(text)
     title, body = _markdown_title(text)
     body = strip_markdown(body)
@@ -482,14 +486,11 @@ def _read_md(path: Path, config: InputConfig) -> Iterator[Item]:
 _ENTITY_DECL = re.compile(r"<!ENTITY", re.IGNORECASE)
 
 
-def _read_html(path: Path, config: InputConfig) -> Iterator[Item]:
+@_whole_text
+def _read_html(path: Path, html: str, config: InputConfig) -> Iterator[Item]:
     import trafilatura  # heavy import, paid only by runs that read HTML
 
     origin = str(path)
-    html = _read_text(path)
-    if isinstance(html, Rejection):
-        yield html
-        return
     # Entity declarations are how "billion laughs" and external-entity attacks start;
     # no news page needs one, so refuse before any parser sees the document.
     if _ENTITY_DECL.search(html):
@@ -498,7 +499,7 @@ def _read_html(path: Path, config: InputConfig) -> Iterator[Item]:
     doc = trafilatura.bare_extraction(
         html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True
     )
-    text = getattr(doc, "text", None) if doc is not None else None
+    text = getattr(doc, "text", None)
     if not text or not text.strip():
         yield _reject(origin, RejectReason.NOT_TEXT, "no article body found")
         return
@@ -530,33 +531,35 @@ def _read_jsonl(path: Path, config: InputConfig) -> Iterator[Item]:
             if not line.strip():
                 continue
             origin = f"{path}:{line_no}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield _reject(origin, RejectReason.PARSE_ERROR, f"line {line_no}: {exc.msg} (column {exc.colno})")
-                continue
-            except (ValueError, RecursionError) as exc:  # absurd nesting or number size
-                yield _reject(origin, RejectReason.PARSE_ERROR, f"line {line_no}: {type(exc).__name__}: {exc}")
-                continue
-            if not isinstance(record, dict):
-                yield _reject(origin, RejectReason.PARSE_ERROR, f"line {line_no}: expected a JSON object, got {type(record).__name__}")
-                continue
-            yield _from_record(origin, record, config.columns)
+            record, error = _parse_json(line)
+            if error is None and not isinstance(record, dict):
+                error = _not_an_object(record)
+            if error is not None:
+                yield _reject(origin, RejectReason.PARSE_ERROR, f"line {line_no}: {error}")
+            else:
+                yield _from_record(origin, record, config.columns)
 
 
-def _read_json(path: Path, config: InputConfig) -> Iterator[Item]:
-    origin = str(path)
-    text = _read_text(path)
-    if isinstance(text, Rejection):
-        yield text
-        return
+def _parse_json(text: str) -> tuple[Any, str | None]:
+    """(value, None), or (None, why it is not JSON)."""
     try:
-        data = json.loads(text)
+        return json.loads(text), None
     except json.JSONDecodeError as exc:
-        yield _reject(origin, RejectReason.PARSE_ERROR, f"{exc.msg} (line {exc.lineno}, column {exc.colno})")
-        return
-    except (ValueError, RecursionError) as exc:
-        yield _reject(origin, RejectReason.PARSE_ERROR, f"{type(exc).__name__}: {exc}")
+        return None, f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+    except (ValueError, RecursionError) as exc:  # absurd nesting or number size
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _not_an_object(value: Any) -> str:
+    return f"expected a JSON object, got {type(value).__name__}"
+
+
+@_whole_text
+def _read_json(path: Path, text: str, config: InputConfig) -> Iterator[Item]:
+    origin = str(path)
+    data, error = _parse_json(text)
+    if error is not None:
+        yield _reject(origin, RejectReason.PARSE_ERROR, error)
         return
     if isinstance(data, dict):  # one article per file
         yield _from_record(origin, data, config.columns)
@@ -565,7 +568,7 @@ def _read_json(path: Path, config: InputConfig) -> Iterator[Item]:
             if isinstance(record, dict):
                 yield _from_record(f"{path}#{row}", record, config.columns)
             else:
-                yield _reject(f"{path}#{row}", RejectReason.PARSE_ERROR, f"expected a JSON object, got {type(record).__name__}")
+                yield _reject(f"{path}#{row}", RejectReason.PARSE_ERROR, _not_an_object(record))
     else:
         yield _reject(origin, RejectReason.PARSE_ERROR, f"expected an object or an array of objects, got {type(data).__name__}")
 
@@ -599,16 +602,12 @@ def _read_csv(path: Path, config: InputConfig) -> Iterator[Item]:
 
 
 def _is_string_type(arrow_type: Any) -> bool:
-    import pyarrow as pa
-
     if pa.types.is_dictionary(arrow_type):
         arrow_type = arrow_type.value_type
     return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_string_view(arrow_type)
 
 
 def _read_parquet(path: Path, config: InputConfig) -> Iterator[Item]:
-    import pyarrow.parquet as pq
-
     origin = str(path)
     columns = config.columns
     try:
@@ -650,6 +649,7 @@ _READERS: dict[str, Callable[[Path, InputConfig], Iterator[Item]]] = {
     ".csv": _read_csv,
     ".parquet": _read_parquet,
 }
+assert set(_READERS) == set(SUPPORTED_EXTENSIONS), "every extension the config allows needs a reader"
 
 
 def read_records(path: Path, config: InputConfig) -> Iterator[RawDocument | Rejection]:
@@ -700,26 +700,26 @@ def without_excluded(files: list[Path], patterns: Sequence[str]) -> list[Path]:
 
 # --- the ingest stage -------------------------------------------------------------------
 
-RAW_SCHEMA = pa.schema([
-    ("origin", pa.string()), ("text", pa.string()), ("title", pa.string()), ("authors", pa.list_(pa.string())),
-    ("published", pa.string()), ("source", pa.string()), ("url", pa.string()),
-])
+GROUP_STRIDE = 100_000  # staging index = group * stride + shard within the group
 
 
 def ingest_files(files: list[str], config: InputConfig, shard_size: int, staging_dir: str, group: int) -> list[ShardRef]:
     """Read a group of files into staging shards of at most `shard_size` records, so one
     huge CSV still becomes bounded shards. Rejections ride along with the shards."""
-    started = time.perf_counter()
     refs: list[ShardRef] = []
     documents: list[dict] = []
     rejections: list[Rejection] = []
+    started = time.perf_counter()
 
     def flush() -> None:
+        nonlocal started
+        if len(refs) >= GROUP_STRIDE:  # the next index would be another group's
+            raise ValueError(f"file group {group} would need over {GROUP_STRIDE} shards: raise run.shard_size")
         index = group * GROUP_STRIDE + len(refs)
-        table = pa.Table.from_pylist(documents, schema=RAW_SCHEMA)
-        refs.append(write_shard(Path(staging_dir), "ingest", index, table, rejected=rejections_table(rejections), started=started))
+        refs.append(write_records_shard(Path(staging_dir), STAGE, index, documents, RAW_SCHEMA, rejections, started))
         documents.clear()
         rejections.clear()
+        started = time.perf_counter()
 
     for file in files:
         for item in read_records(Path(file), config):
@@ -733,7 +733,5 @@ def ingest_files(files: list[str], config: InputConfig, shard_size: int, staging
         flush()
     return refs
 
-
-GROUP_STRIDE = 100_000  # staging index = group * stride + shard within the group
 
 ingest_task = task(ingest_files, name="ingest", cache_policy=NO_CACHE, persist_result=False, retries=1, retry_delay_seconds=1)

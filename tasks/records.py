@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
+import pyarrow as pa
+
 
 class RejectReason(StrEnum):
     """The fixed vocabulary of reasons an input record is not kept."""
@@ -39,6 +41,13 @@ class RawDocument:
         return asdict(self)
 
 
+# Staging table of RawDocument rows; a test keeps it in step with the dataclass.
+RAW_SCHEMA = pa.schema([
+    ("origin", pa.string()), ("text", pa.string()), ("title", pa.string()), ("authors", pa.list_(pa.string())),
+    ("published", pa.string()), ("source", pa.string()), ("url", pa.string()),
+])
+
+
 @dataclass(frozen=True)
 class Rejection:
     origin: str
@@ -48,6 +57,33 @@ class Rejection:
 
     def to_row(self) -> dict:
         return {"origin": self.origin, "reason": str(self.reason), "detail": self.detail, "stage": self.stage}
+
+
+@dataclass(frozen=True)
+class CleanDocument:
+    """A document as cleaning keeps it: repaired text, metadata, sentences, content id."""
+
+    doc_id: str  # sha256 hex of normalise_for_hash(text)
+    origin: str
+    source: str | None
+    title: str | None
+    authors: list[str]
+    published: str | None
+    url: str | None
+    language: str  # ISO 639-1 code, 'und' when undetectable
+    text: str  # paragraphs joined by "\n"
+    sentences: list[str] = field(default_factory=list)  # exact substrings of `text`, in order
+
+    def to_row(self) -> dict:
+        return asdict(self)
+
+
+# Staging table of CleanDocument rows.
+CLEAN_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("origin", pa.string()), ("source", pa.string()), ("title", pa.string()),
+    ("authors", pa.list_(pa.string())), ("published", pa.string()), ("url", pa.string()),
+    ("language", pa.string()), ("text", pa.string()), ("sentences", pa.list_(pa.string())),
+])
 
 
 @dataclass(frozen=True)

@@ -54,14 +54,6 @@ def output_files(paths: list[str]) -> list[dict[str, Any]]:
     return [{"path": p, "table": Path(p).parent.parent.name, "rows": pq.read_metadata(p).num_rows} for p in sorted(paths)]
 
 
-def write_run_record(context: RunContext, record: dict[str, Any]) -> str:
-    """One row in `runs`. Nested parts are JSON text, which DuckDB and pandas both read."""
-    row = {key: json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value for key, value in record.items()}
-    table = pa.Table.from_pylist([row], schema=RUNS_SCHEMA)
-    path, _ = write_table(context, "runs", "run", table)
-    return path
-
-
 RUNS_SCHEMA = pa.schema([
     ("flow_run_name", pa.string()), ("deployment", pa.string()), ("status", pa.string()), ("error", pa.string()),
     ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()),
@@ -70,6 +62,14 @@ RUNS_SCHEMA = pa.schema([
     ("n_read", pa.int64()), ("n_kept", pa.int64()), ("n_rejected", pa.int64()),
     ("counts", pa.string()), ("rejected_by_reason", pa.string()), ("stage_seconds", pa.string()), ("outputs", pa.string()),
 ])
+
+
+def write_run_record(context: RunContext, record: dict[str, Any]) -> str:
+    """One row in `runs`. Nested parts are JSON text, which DuckDB and pandas both read."""
+    row = {key: json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value for key, value in record.items()}
+    table = pa.Table.from_pylist([row], schema=RUNS_SCHEMA)
+    path, _ = write_table(context, "runs", "run", table)
+    return path
 
 
 def now_utc() -> datetime:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.records import ShardRef
+from tasks.records import Rejection, ShardRef
+from tasks.rejected import rejections_table
 
 SCHEMA_VERSION = "1"
 
@@ -59,6 +60,14 @@ def write_shard(
         rejected_path=rejected_path, rejected_rows=0 if rejected is None else rejected.num_rows,
         seconds=0.0 if started is None else round(time.perf_counter() - started, 3),
     )
+
+
+def write_records_shard(
+    staging_dir: Path, stage: str, index: int, rows: list[dict], schema: pa.Schema, rejections: list[Rejection], started: float
+) -> ShardRef:
+    """The shard of a stage that sorts records into kept rows and rejections (ingest, clean)."""
+    table = pa.Table.from_pylist(rows, schema=schema)
+    return write_shard(staging_dir, stage, index, table, rejected=rejections_table(rejections), started=started)
 
 
 def read_shard(ref: ShardRef, columns: list[str] | None = None, part: str | None = None) -> pa.Table:

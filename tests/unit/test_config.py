@@ -59,3 +59,7 @@ def test_parse_override_reads_toml_values_else_text():
     assert parse_override("output.root=out/dir") == ("output.root", "out/dir")
     with pytest.raises(ConfigError):
         parse_override("no-equals-sign")
+
+
+def test_extensions_are_normalised_before_they_are_checked():
+    assert load_config(overrides={"input.extensions": ["TXT", "md", ".Html"]}).input.extensions == [".txt", ".md", ".html"]

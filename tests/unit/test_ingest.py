@@ -99,8 +99,16 @@ def test_list_inputs_respects_the_extension_list(tree: Path):
 def test_list_inputs_dedupes_overlapping_entries(tree: Path):
     entries = [str(tree), str(tree / "a.txt"), str(tree / "sub" / ".." / "a.txt"), str(tree / "**" / "*.md")]
     files, rejected = list_inputs(entries, SUPPORTED_EXTENSIONS)
-    assert len(files) == 4 and len(set(files)) == 4
+    root = tree.resolve()
+    assert files == sorted([root / "B.HTML", root / "a.txt", root / "sub" / "c.jsonl", root / "sub" / "deeper" / "d.md"])
     assert rejected == []
+
+
+def test_a_file_name_with_brackets_is_a_file_not_a_glob(tmp_path: Path):
+    named = tmp_path / "Reuters [2024].txt"
+    named.write_text("a")
+    files, rejected = list_inputs([str(named)], SUPPORTED_EXTENSIONS)
+    assert files == [named.resolve()] and rejected == []
 
 
 def test_list_inputs_glob(tree: Path):
@@ -429,11 +437,15 @@ def test_jsonl_good_lines_kept_bad_line_rejected(tmp_path: Path):
     assert bad[f"{path}:8"].reason is RejectReason.PARSE_ERROR
 
 
-def test_jsonl_is_lazy(tmp_path: Path):
+def test_jsonl_is_lazy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "feed.jsonl"
     path.write_text(json.dumps({"text": "one"}) + "\n" + json.dumps({"text": "two"}) + "\n")
+    calls = []
+    real_loads = json.loads
+    monkeypatch.setattr("tasks.ingest.json.loads", lambda text: calls.append(text) or real_loads(text))
     stream = read_records(path, CONFIG)
-    assert next(stream).text == "one"  # a generator, not a list built up front
+    assert next(stream).text == "one"
+    assert len(calls) == 1  # the second line is not parsed until it is asked for
 
 
 def test_json_object_and_array(tmp_path: Path):
@@ -580,3 +592,23 @@ def test_excluded_names_are_not_read(tmp_path):
 
     files = [tmp_path / "README.md", tmp_path / "story.md", tmp_path / "LICENSE.txt"]
     assert without_excluded(files, ["README*", "LICENSE*"]) == [tmp_path / "story.md"]
+
+
+def test_ingest_files_cuts_bounded_shards_and_carries_rejections(tmp_path: Path):
+    from dataclasses import fields
+
+    from tasks.ingest import GROUP_STRIDE, ingest_files
+    from tasks.records import RAW_SCHEMA
+    from tasks.staging import read_shard
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("".join(json.dumps({"text": f"article {i}"}) + "\n" for i in range(5)) + "{broken\n")
+    (tmp_path / "empty.txt").write_text("")
+    refs = ingest_files([str(feed), str(tmp_path / "empty.txt")], CONFIG, 2, str(tmp_path / "staging"), group=3)
+    assert [r.index for r in refs] == [3 * GROUP_STRIDE + k for k in range(3)]
+    assert [r.rows for r in refs] == [2, 2, 1]
+    assert sum(r.rows + r.rejected_rows for r in refs) == 7  # 5 articles, a broken line, an empty file
+    assert [read_shard(r).column("text").to_pylist() for r in refs] == [["article 0", "article 1"], ["article 2", "article 3"], ["article 4"]]
+    reasons = sorted(pq.read_table(refs[-1].rejected_path).column("reason").to_pylist())
+    assert reasons == ["empty", "parse_error"]
+    assert RAW_SCHEMA.names == [f.name for f in fields(RawDocument)]
