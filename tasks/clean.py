@@ -339,6 +339,11 @@ def remove_debris(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", text).strip()
 
 
+def is_byline(line: str) -> bool:
+    """A 'By A, B, Outlet' credit line (and not a sentence such as 'By noon, ...')."""
+    return bool((m := _BY_LINE.fullmatch(line.strip())) and _parse_credit(m[1]))
+
+
 def _first_nonempty(lines: list[str], n: int) -> list[int]:
     return [i for i, line in enumerate(lines) if line][:n]
 

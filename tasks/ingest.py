@@ -76,16 +76,22 @@ class _Listing:
     def reject(self, origin: str, reason: RejectReason, detail: str) -> None:
         self.rejections.setdefault(origin, _reject(origin, reason, detail))
 
+    def escapes(self, path: Path, root: Path) -> bool:
+        """A symlink out of the searched folder could pull in anything on the machine
+        (another user's files, /etc): refuse it, and say so rather than hide it."""
+        if path.is_symlink() and not _inside(path.resolve(), root):
+            self.reject(str(path), RejectReason.UNREADABLE, "symlink points outside the input folder")
+            return True
+        return False
+
     def add_found(self, path: Path, root: Path) -> None:
         """A file met while searching `root` (a folder or a glob's folder)."""
         if path.suffix.lower() not in self.wanted:
             return  # other file types in a searched folder are simply not inputs
         resolved = path.resolve()
-        # A link out of the searched folder could pull in anything on the machine
-        # (another user's files, /etc): refuse it, and say so rather than hide it.
-        if path.is_symlink() and not _inside(resolved, root):
-            self.reject(str(path), RejectReason.UNREADABLE, "symlink points outside the input folder")
-        elif not resolved.is_file():
+        if self.escapes(path, root):
+            return
+        if not resolved.is_file():
             self.reject(str(path), RejectReason.UNREADABLE, "no such file or folder")
         else:
             self.files.add(resolved)
@@ -105,9 +111,8 @@ class _Listing:
                     continue  # hidden folders (.git, .cache) are never inputs
                 sub = here / name
                 if sub.is_symlink():
-                    if not _inside(sub.resolve(), root):
-                        self.reject(str(sub), RejectReason.UNREADABLE, "symlink points outside the input folder")
-                    # A link inside the folder: its files are listed through their real path.
+                    # Outside: refused. Inside: its files are listed through their real path.
+                    self.escapes(sub, root)
                     continue
                 kept.append(name)
             dirnames[:] = kept
@@ -152,9 +157,9 @@ def _expand_glob(pattern: str, listing: _Listing) -> None:
         path = Path(match)
         if path.is_dir():
             # `**` yields every folder level; walking a folder already walked would only repeat work.
-            if path.is_symlink() and not _inside(path.resolve(), root):
-                listing.reject(match, RejectReason.UNREADABLE, "symlink points outside the input folder")
-            elif not any(_inside(path, done) for done in walked):
+            if listing.escapes(path, root):
+                continue
+            if not any(_inside(path, done) for done in walked):
                 walked.append(path)
                 listing.walk(path)
         else:

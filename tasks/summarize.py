@@ -10,6 +10,7 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.clean import is_byline
 from tasks.config import SummaryConfig
 from tasks.encode import column_vectors, row_ranges
 from tasks.records import ShardRef
@@ -23,7 +24,8 @@ NEAR_DUPLICATE = 0.9  # cosine above which a sentence restates one already chose
 
 def select_summary_sentences(embeddings: np.ndarray, texts: list[str], config: SummaryConfig) -> list[int]:
     """Indices of the summary sentences, in document order."""
-    eligible = [i for i, t in enumerate(texts) if len(t.split()) >= MIN_SUMMARY_WORDS and not t.startswith("By ")]
+    # Cleaning moves bylines into metadata; one it could not place is still never a summary.
+    eligible = [i for i, t in enumerate(texts) if len(t.split()) >= MIN_SUMMARY_WORDS and not is_byline(t)]
     if len(eligible) <= config.sentences:
         return eligible
     vectors = embeddings[eligible]

@@ -153,21 +153,15 @@ class TestDailyMailHeader:
 
 
 class TestDateline:
-    def test_cnn_prefix(self):
-        byline = extract_byline("(CNN) -- " + HARBOUR)
-        assert (byline.source, byline.remaining_text) == ("CNN", HARBOUR)
-
-    def test_place_and_cnn(self):
-        byline = extract_byline("LONDON, England (CNN) -- " + HARBOUR)
-        assert (byline.source, byline.remaining_text) == ("CNN", HARBOUR)
-
-    def test_wire_dateline_with_date(self):
-        byline = extract_byline("GENEVA, March 3 (Newsflow Wire) - " + HARBOUR)
-        assert (byline.source, byline.remaining_text) == ("Newsflow Wire", HARBOUR)
-
-    def test_reuters_dateline(self):
-        byline = extract_byline("WASHINGTON (Reuters) - " + HARBOUR)
-        assert (byline.source, byline.remaining_text) == ("Reuters", HARBOUR)
+    @pytest.mark.parametrize("prefix, source", [
+        ("(CNN) -- ", "CNN"),
+        ("LONDON, England (CNN) -- ", "CNN"),
+        ("GENEVA, March 3 (Newsflow Wire) - ", "Newsflow Wire"),
+        ("WASHINGTON (Reuters) - ", "Reuters"),
+    ])
+    def test_dateline_gives_the_source_and_leaves_the_text(self, prefix: str, source: str):
+        byline = extract_byline(prefix + HARBOUR)
+        assert (byline.source, byline.remaining_text) == (source, HARBOUR)
 
     def test_dateline_after_a_byline(self):
         byline = extract_byline(body("By Sam Kim, Harbour Times", "WASHINGTON (Reuters) - " + HARBOUR))

@@ -30,7 +30,7 @@ def test_summary_prefers_central_early_sentences_and_skips_repeats():
 
 
 def test_summary_is_in_document_order_and_never_a_byline():
-    texts = ["By Jane Doe and Sam Kim of the wire", "Second sentence with some words.", "Third sentence with more words.", "Fourth one here with words."]
+    texts = ["By Jane Doe, Sam Kim and Ana Ruiz", "Second sentence with some words.", "Third sentence with more words.", "Fourth one here with words."]
     vectors = np.stack([unit([1, 0, 0])] * 4)
     picked = select_summary_sentences(vectors, texts, SummaryConfig(sentences=2))
     assert 0 not in picked and picked == sorted(picked)
@@ -116,3 +116,9 @@ def test_classify_stances_groups_mentions_by_document_and_target():
     assert stances[("b", "X")]["label"] == "favor" and stances[("b", "X")]["evidence"] == "B0 praises X."
     empty = classify_stances(sentences, mentions.slice(0, 0), head, margin=0.1)
     assert empty.num_rows == 0 and "evidence" in empty.column_names
+
+
+def test_a_sentence_that_starts_with_by_can_be_summarised():
+    texts = ["By noon, the crowd outside the court had grown to thousands.", "Police closed two streets nearby.", "The hearing resumes on Friday morning."]
+    vectors = np.stack([unit([1, 0, 0]), unit([0.9, 0.4, 0]), unit([0.8, 0, 0.6])])
+    assert 0 in select_summary_sentences(vectors, texts, SummaryConfig(sentences=2))
