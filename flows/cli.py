@@ -13,10 +13,11 @@ from rich.table import Table
 
 import flows  # noqa: F401  (telemetry off before prefect loads)
 from flows.report import sentiment_counts, top_stances
-from tasks.config import ConfigError, load_config, parse_override
+from tasks.config import PROJECT_ROOT, ConfigError, load_config, parse_override
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="newsflow: batch NLP for news on Prefect.")
 console = Console(stderr=True)
+NEWSMTSC = PROJECT_ROOT.parent / "shared" / "data" / "newsmtsc"
 
 
 @app.callback()
@@ -61,6 +62,117 @@ def run(
     if as_json:
         print(json.dumps(summary, default=str, indent=2))
     print_run_summary(summary)
+
+
+def load_or_exit(config: Optional[Path], settings: list[str]) -> dict[str, Any]:
+    """The --set overrides, once the config with them is known good (exit 2 otherwise)."""
+    try:
+        overrides = collect_overrides([], None, None, settings)
+        load_config(config, overrides)
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2)
+    return overrides
+
+
+@app.command()
+def train(
+    train_data: Path = typer.Option(NEWSMTSC / "train.jsonl", "--train", help="NewsMTSC-format JSONL to train on"),
+    dev_data: Path = typer.Option(NEWSMTSC / "dev.jsonl", "--dev", help="NewsMTSC-format JSONL to select on (never trained on)"),
+    out: Path = typer.Option(PROJECT_ROOT / "data" / "models", "--out", help="folder that receives one sub-folder per head"),
+    finetune: bool = typer.Option(False, "--finetune", help="fine-tune the stance head's top layers instead of the linear heads"),
+    epochs: int = typer.Option(3, "--epochs", min=1, help="--finetune: epochs (the best on dev is kept)"),
+    layers: int = typer.Option(2, "--layers", min=1, max=6, help="--finetune: top encoder layers to tune"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: torch's default); results repeat for a given seed and thread count"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="train on the first N rows only (a quick trial)"),
+    as_json: bool = typer.Option(False, "--json", help="print the dev metrics as one JSON object on stdout"),
+) -> None:
+    """Train the stance and sentiment heads (a Prefect flow) and write them with model cards."""
+    for path in (train_data, dev_data):
+        if not path.is_file():
+            console.print(f"[red]no such file:[/red] {path}")
+            raise typer.Exit(2)
+    from flows.train import train_heads_flow
+
+    try:
+        report = train_heads_flow(str(train_data), str(dev_data), str(out), finetune=finetune, seed=seed, threads=threads,
+                                  limit=limit, epochs=epochs, layers=layers)
+    except Exception as exc:  # noqa: BLE001  (the flow has logged the traceback)
+        console.print(f"[red]training failed:[/red] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"heads written under {out}")
+    for column in ("head", "dev macro-F1", "dev accuracy"):
+        table.add_column(column)
+    for name, metrics in report.items():
+        table.add_row(name, f"{metrics['dev_macro_f1']:.3f}", f"{metrics['dev_accuracy']:.3f}")
+    Console().print(table)
+
+
+evaluate_app = typer.Typer(no_args_is_help=True, help="Measure stance, sentiment or summaries on labelled data (a Prefect flow).")
+app.add_typer(evaluate_app, name="evaluate")
+DATA_OPTION = typer.Option(..., "--data", exists=True, dir_okay=False, help="labelled data file")
+CONFIG_OPTION = typer.Option(None, "--config", "-c", help="TOML config whose models are measured (default: configs/default.toml)")
+SET_OPTION = typer.Option([], "--set", help="any config key, e.g. --set stance.head=data/models/stance-linear")
+JSON_OPTION = typer.Option(False, "--json", help="print the metrics as one JSON object on stdout, and nothing else there")
+
+
+def run_evaluation(kind: str, data: Path, config: Optional[Path], settings: list[str], as_json: bool, columns: dict[str, str]) -> None:
+    overrides = load_or_exit(config, settings)
+    from flows.evaluate import evaluate_flow
+
+    try:
+        metrics = evaluate_flow(kind, str(data), config_path=str(config) if config else None, overrides=overrides, columns=columns)
+    except Exception as exc:  # noqa: BLE001  (the flow has logged the traceback)
+        console.print(f"[red]evaluation failed:[/red] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(metrics, default=str))
+    else:
+        Console().print(metrics_table(metrics))
+
+
+def metrics_table(metrics: dict[str, Any]) -> Table:
+    table = Table(title=f"newsflow evaluate {metrics['task']}: n = {metrics['n']}")
+    if metrics["task"] == "summary":
+        for column in ("method", "ROUGE-1", "ROUGE-2", "ROUGE-Lsum"):
+            table.add_column(column)
+        for method in ("pipeline", "lead3"):
+            table.add_row(method, *(f"{metrics[method][k]:.2f}" for k in ("rouge1", "rouge2", "rougeLsum")))
+        return table
+    for column in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(column)
+    for label, s in metrics["per_class"].items():
+        table.add_row(label, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]))
+    table.add_row("macro-F1", "", "", f"{metrics['macro_f1']:.3f}", "")
+    table.add_row("accuracy", "", "", f"{metrics['accuracy']:.3f}", "")
+    return table
+
+
+@evaluate_app.command("stance")
+def evaluate_stance_command(data: Path = DATA_OPTION, config: Optional[Path] = CONFIG_OPTION, settings: list[str] = SET_OPTION,
+                            as_json: bool = JSON_OPTION) -> None:
+    """Stance toward each row's mention, NewsMTSC format (mention, polarity -1/0/1, from, to, sentence)."""
+    run_evaluation("stance", data, config, settings, as_json, {})
+
+
+@evaluate_app.command("sentiment")
+def evaluate_sentiment_command(data: Path = DATA_OPTION, config: Optional[Path] = CONFIG_OPTION, settings: list[str] = SET_OPTION,
+                               as_json: bool = JSON_OPTION, text_column: str = typer.Option("text", "--text-column"),
+                               label_column: str = typer.Option("label", "--label-column", help="negative/neutral/positive or -1/0/1")) -> None:
+    """Document sentiment of each text (CSV/JSONL/Parquet; a NewsMTSC file is read as sentences)."""
+    run_evaluation("sentiment", data, config, settings, as_json, {"text": text_column, "label": label_column})
+
+
+@evaluate_app.command("summary")
+def evaluate_summary_command(data: Path = DATA_OPTION, config: Optional[Path] = CONFIG_OPTION, settings: list[str] = SET_OPTION,
+                             as_json: bool = JSON_OPTION, article_column: str = typer.Option("article", "--article-column"),
+                             reference_column: str = typer.Option("highlights", "--reference-column")) -> None:
+    """ROUGE-1/2/Lsum of the pipeline's summaries and of Lead-3 against reference summaries."""
+    run_evaluation("summary", data, config, settings, as_json, {"article": article_column, "reference": reference_column})
 
 
 def print_run_summary(summary: dict[str, Any]) -> None:

@@ -292,9 +292,10 @@ def _take_dateline(line: str) -> tuple[str, str | None]:
 
 # Page furniture that is never article text: a whole line, or a phrase running to the next
 # " ." segment break, to a sentence end followed by a capital, or to the end of its line.
+# A capitalised "VIDEO" before a title is a link to a clip ("VIDEO Gerrard denies rift").
 _DEBRIS_PHRASE = (
-    r"(?:VIDEO:?[ \t]*)?(?:Scroll down for (?:video|more)|Scroll down to (?:watch|see|view|play)"
-    r"|Click here (?:to|for)|Follow @|Follow us on|READ MORE|Read more:|Read More:)"
+    r"(?:(?:VIDEO:?[ \t]*)?(?:Scroll down for (?:video|more)|Scroll down to (?:watch|see|view|play)"
+    r"|Click here (?:to|for)|Follow @|Follow us on|READ MORE|Read more:|Read More:)|VIDEO:?[ \t]+(?=[A-Z]))"
 )
 _DEBRIS_LINE = re.compile(_DEBRIS_PHRASE)
 _DEBRIS = re.compile(

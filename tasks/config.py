@@ -95,8 +95,8 @@ class EncoderConfig(Section):
 
 class SummaryConfig(Section):
     sentences: int = Field(default=3, ge=1, le=20)
-    diversity: float = Field(default=0.3, ge=0.0, le=1.0, description="MMR weight against redundancy")
-    lead_weight: float = Field(default=0.35, ge=0.0, le=1.0, description="prior toward early sentences")
+    diversity: float = Field(default=0.0, ge=0.0, le=1.0, description="MMR weight against redundancy")
+    lead_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="prior toward early sentences")
 
 
 class SentimentConfig(Section):
@@ -115,7 +115,7 @@ class Target(Section):
 
 
 class StanceConfig(Section):
-    head: str = "data/models/stance-linear"
+    head: str = "data/models/stance-tuned"
     polarity_margin: float = Field(default=0.1, ge=0.0, le=1.0, description="a stance is favor/against when p_favor - p_against passes this")
     targets: list[Target] = Field(default_factory=list)
 

@@ -2,7 +2,9 @@
 states over each target mention. Every head reads what this stage writes."""
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +12,11 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import PipelineConfig
-from tasks.models.encoder import Span, get_encoder
+from tasks.config import PipelineConfig, resolve_resource
+from tasks.models.encoder import SentenceEncoder, Span, get_encoder
+from tasks.models.heads import head_kind
+from tasks.models.tuned_stance import KIND as TUNED_KIND
+from tasks.models.tuned_stance import TunedStanceHead, load_tuned_stance_head
 from tasks.records import ShardRef
 from tasks.staging import read_shard, write_shard
 from tasks.targets import TargetMatcher
@@ -28,6 +33,24 @@ def column_vectors(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
 
 
+STANCE_PROBS = "stance_probs"  # mentions column a tuned stance head fills during this stage
+_TUNED_HEADS: dict[tuple[str, int], TunedStanceHead] = {}
+_TUNED_LOCK = threading.Lock()
+
+
+def tuned_stance_head(head_path: str, encoder: SentenceEncoder) -> TunedStanceHead | None:
+    """The configured stance head when it is a tuned one (it must run inside this pass,
+    on the states entering its layers); None for a linear head, which the stance stage runs."""
+    folder = resolve_resource(head_path)
+    if head_kind(folder) != TUNED_KIND:
+        return None
+    key = (str(folder), id(encoder))
+    with _TUNED_LOCK:  # loaded once per process, like the encoder
+        if key not in _TUNED_HEADS:
+            _TUNED_HEADS[key] = load_tuned_stance_head(folder, encoder.model)
+        return _TUNED_HEADS[key]
+
+
 def row_ranges(doc_ids: list[str]) -> list[tuple[str, slice]]:
     """(doc_id, slice of its rows) for tables that keep each document's rows together,
     as every table this stage writes does."""
@@ -39,38 +62,62 @@ def row_ranges(doc_ids: list[str]) -> list[tuple[str, slice]]:
     return ranges
 
 
-def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
-    """The sentences and the target mentions of the given documents, with their vectors."""
+@dataclass
+class SentencesToEncode:
+    """Sentences (grouped by document) and the target mentions found in them."""
+
+    doc_ids: list[str] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    mentions: dict[str, list] = field(default_factory=lambda: {k: [] for k in MENTION_KEYS})
+    spans: list[Span] = field(default_factory=list)
+
+    def add_sentence(self, doc_id: str, index: int, text: str) -> int:
+        self.doc_ids.append(doc_id)
+        self.indexes.append(index)
+        self.texts.append(text)
+        return len(self.texts) - 1
+
+    def add_mention(self, row: int, target: str, surface: str, start: int, end: int) -> None:
+        self.spans.append(Span(row, start, end))
+        for key, value in zip(MENTION_KEYS, (self.doc_ids[row], self.indexes[row], target, surface, start, end)):
+            self.mentions[key].append(value)
+
+
+MENTION_KEYS = ("doc_id", "sentence_index", "target", "surface", "start", "end")
+
+
+def encode_sentences(batch: SentencesToEncode, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
+    """(sentences table with embeddings, mentions table with pooled states and, with a
+    tuned stance head, its probabilities): what summarize, sentiment and stance read."""
     encoder = get_encoder(config.encoder.model, config.encoder.max_length, config.encoder.max_tokens_per_batch, config.encoder.threads)
+    encoded = encoder.encode(batch.texts, batch.spans, tuned_stance_head(config.stance.head, encoder))
+    sentences_table = pa.table({
+        "doc_id": pa.array(batch.doc_ids, pa.string()), "sentence_index": pa.array(batch.indexes, pa.int32()),
+        "text": pa.array(batch.texts, pa.string()), "embedding": vector_column(encoded.sentence_vectors),
+    })
+    m = batch.mentions
+    mention_columns = {
+        "doc_id": pa.array(m["doc_id"], pa.string()), "sentence_index": pa.array(m["sentence_index"], pa.int32()),
+        "target": pa.array(m["target"], pa.string()), "surface": pa.array(m["surface"], pa.string()),
+        "start": pa.array(m["start"], pa.int32()), "end": pa.array(m["end"], pa.int32()),
+        "span_embedding": vector_column(encoded.span_vectors), "window_embedding": vector_column(encoded.window_vectors),
+    }
+    if encoded.span_probs is not None:
+        mention_columns[STANCE_PROBS] = vector_column(encoded.span_probs)
+    return sentences_table, pa.table(mention_columns)
+
+
+def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
+    """The sentences and the configured targets' mentions of the given documents, encoded."""
     matcher = TargetMatcher(config.stance.targets)
-    doc_ids, indexes, texts = [], [], []
-    mention_rows: dict[str, list] = {"doc_id": [], "sentence_index": [], "target": [], "surface": [], "start": [], "end": []}
-    spans: list[Span] = []
+    batch = SentencesToEncode()
     for doc_id, sentences in zip(documents.column("doc_id").to_pylist(), documents.column("sentences").to_pylist()):
         for index, sentence in enumerate(sentences):
+            row = batch.add_sentence(doc_id, index, sentence)
             for mention in matcher.find(sentence):
-                spans.append(Span(len(texts), mention.start, mention.end))
-                for key, value in zip(mention_rows, (doc_id, index, mention.target, mention.surface, mention.start, mention.end)):
-                    mention_rows[key].append(value)
-            doc_ids.append(doc_id)
-            indexes.append(index)
-            texts.append(sentence)
-    encoded = encoder.encode(texts, spans)
-    sentences_table = pa.table({
-        "doc_id": pa.array(doc_ids, pa.string()), "sentence_index": pa.array(indexes, pa.int32()),
-        "text": pa.array(texts, pa.string()), "embedding": vector_column(encoded.sentence_vectors),
-    })
-    mentions_table = pa.table({
-        "doc_id": pa.array(mention_rows["doc_id"], pa.string()),
-        "sentence_index": pa.array(mention_rows["sentence_index"], pa.int32()),
-        "target": pa.array(mention_rows["target"], pa.string()),
-        "surface": pa.array(mention_rows["surface"], pa.string()),
-        "start": pa.array(mention_rows["start"], pa.int32()),
-        "end": pa.array(mention_rows["end"], pa.int32()),
-        "span_embedding": vector_column(encoded.span_vectors),
-        "window_embedding": vector_column(encoded.window_vectors),
-    })
-    return sentences_table, mentions_table
+                batch.add_mention(row, mention.target, mention.surface, mention.start, mention.end)
+    return encode_sentences(batch, config)
 
 
 def encode_shard(clean: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:

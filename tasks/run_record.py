@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from tasks.config import PROJECT_ROOT, PipelineConfig, resolve_resource
 from tasks.models.encoder import model_folder, weights_sha256
-from tasks.models.heads import head_sha256
+from tasks.models.heads import head_kind, head_sha256, read_card
 from tasks.write import RunContext, write_table
 
 LIBRARIES = ("newsflow", "prefect", "torch", "transformers", "tokenizers", "pyarrow", "pandas", "numpy",
@@ -42,11 +42,18 @@ def code_version() -> str:
 
 
 def model_provenance(config: PipelineConfig) -> dict[str, dict[str, str]]:
+    """Ids and weight hashes of every model the run uses; fails on a missing model, or on a
+    head trained over another encoder's features (its output would be noise)."""
     encoder = model_folder(config.encoder.model)
+    encoder_sha = weights_sha256(encoder)
     heads = {"sentiment": resolve_resource(config.sentiment.head), "stance": resolve_resource(config.stance.head)}
+    for name, path in heads.items():
+        trained_on = read_card(path).get("encoder_weights_sha256")
+        if trained_on and trained_on != encoder_sha:
+            raise ValueError(f"the {name} head {path} was trained on another encoder than {config.encoder.model}; retrain it with `newsflow train`")
     return {
-        "encoder": {"id": config.encoder.model, "path": str(encoder), "weights_sha256": weights_sha256(encoder)},
-        **{name: {"id": path.name, "path": str(path), "weights_sha256": head_sha256(path)} for name, path in heads.items()},
+        "encoder": {"id": config.encoder.model, "path": str(encoder), "weights_sha256": encoder_sha},
+        **{name: {"id": path.name, "path": str(path), "kind": head_kind(path), "weights_sha256": head_sha256(path)} for name, path in heads.items()},
     }
 
 

@@ -1,5 +1,9 @@
-"""Stance stage: each target mention through the stance head, then one stance per
-document and target from all its mentions, with the sentence that shows it best."""
+"""Stance stage: a stance probability for each target mention, then one stance per
+document and target from all its mentions, with the sentence that shows it best.
+
+A linear head reads the mention's pooled encoder features here; a tuned head has
+already run inside the encoder pass (it shares its lower layers) and left its
+probabilities in the mentions table's `stance_probs` column."""
 from __future__ import annotations
 
 import time
@@ -10,9 +14,9 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import StanceConfig
-from tasks.encode import column_vectors
-from tasks.models.heads import Head, cached_head, net_polarity_label
+from tasks.config import StanceConfig, resolve_resource
+from tasks.encode import STANCE_PROBS, column_vectors
+from tasks.models.heads import cached_head, net_polarity_label, read_card
 from tasks.records import ShardRef
 from tasks.staging import read_shard, write_shard
 
@@ -52,13 +56,22 @@ def stances_schema(labels: list[str]) -> pa.Schema:
     ])
 
 
-def classify_stances(sentences: pa.Table, mentions: pa.Table, head: Head, margin: float) -> pa.Table:
-    """One row per document and target mentioned in it."""
-    schema = stances_schema(head.labels)
+def mention_probabilities(sentences: pa.Table, mentions: pa.Table, head_path: str) -> tuple[np.ndarray, list[str]]:
+    """(probabilities per mention, their labels) from whichever head the config names."""
+    if STANCE_PROBS in mentions.column_names:
+        return column_vectors(mentions, STANCE_PROBS), read_card(resolve_resource(head_path))["labels"]
+    head = cached_head(head_path)
+    if not mentions.num_rows:
+        return np.zeros((0, len(head.labels)), np.float32), head.labels
+    return head.predict_proba(mention_features(sentences, mentions, sentence_rows(sentences, mentions))), head.labels
+
+
+def classify_stances(sentences: pa.Table, mentions: pa.Table, probs: np.ndarray, labels: list[str], margin: float) -> pa.Table:
+    """One row per document and target mentioned in it, from per-mention probabilities."""
+    schema = stances_schema(labels)
     if not mentions.num_rows:
         return schema.empty_table()
     rows = sentence_rows(sentences, mentions)
-    probs = head.predict_proba(mention_features(sentences, mentions, rows))
     texts = sentences.column("text").to_pylist()
     indexes = mentions.column("sentence_index").to_pylist()
     groups: dict[tuple[str, str], list[int]] = {}
@@ -66,17 +79,19 @@ def classify_stances(sentences: pa.Table, mentions: pa.Table, head: Head, margin
         groups.setdefault(key, []).append(mention)
     out = []
     for (doc_id, target), group in groups.items():
-        label, confidence, mean, best = document_stance(probs[group], head.labels, margin)
+        label, confidence, mean, best = document_stance(probs[group], labels, margin)
         evidence = group[best]
         out.append({"doc_id": doc_id, "target": target, "label": label, "confidence": confidence, "n_mentions": len(group),
                     "evidence": texts[rows[evidence]], "evidence_sentence": indexes[evidence],
-                    **{f"p_{name}": float(mean[k]) for k, name in enumerate(head.labels)}})
+                    **{f"p_{name}": float(mean[k]) for k, name in enumerate(labels)}})
     return pa.Table.from_pylist(out, schema=schema)
 
 
 def stance_shard(encoded: ShardRef, config: StanceConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
-    table = classify_stances(read_shard(encoded), read_shard(encoded, part="mentions"), cached_head(config.head), config.polarity_margin)
+    sentences, mentions = read_shard(encoded, ["doc_id", "sentence_index", "text", "embedding"]), read_shard(encoded, part="mentions")
+    probs, labels = mention_probabilities(sentences, mentions, config.head)
+    table = classify_stances(sentences, mentions, probs, labels, config.polarity_margin)
     return write_shard(Path(staging_dir), "stance", encoded.index, table, started=started)
 
 

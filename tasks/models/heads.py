@@ -15,9 +15,10 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from tasks.config import resolve_resource
+from tasks.models.model_card import CARD_FILE, write_card
 
 WEIGHTS_FILE = "head.safetensors"
-CARD_FILE = "card.json"
+LINEAR_KIND = "linear"
 
 
 class Head(Protocol):
@@ -51,8 +52,7 @@ class LinearHead:
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {"weight": self.weight, "bias": self.bias, "mean": self.mean, "scale": self.scale}
         save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(folder / WEIGHTS_FILE))
-        card = {**self.card, "labels": self.labels, "features": self.features}
-        (folder / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_card(folder, {**self.card, "kind": LINEAR_KIND, "labels": self.labels, "features": self.features})
 
 
 def weights_file(folder: Path) -> Path:
@@ -62,9 +62,22 @@ def weights_file(folder: Path) -> Path:
     return path
 
 
+def read_card(folder: Path) -> dict:
+    """A head's card.json: labels, features, kind, training data and metrics."""
+    weights_file(folder)  # a folder without weights is not a head, whatever else it holds
+    return json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+
+
+def head_kind(folder: Path) -> str:
+    """'linear' (a logistic regression over encoder features) or 'tuned-top-layers'."""
+    return read_card(folder).get("kind", LINEAR_KIND)
+
+
 def load_linear_head(folder: Path) -> LinearHead:
     tensors = load_file(str(weights_file(folder)))
-    card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+    card = read_card(folder)
+    if card.get("kind", LINEAR_KIND) != LINEAR_KIND:
+        raise ValueError(f"{folder} holds a {card['kind']} head; this stage needs a linear head over encoder features")
     return LinearHead(
         weight=tensors["weight"], bias=tensors["bias"], mean=tensors["mean"], scale=tensors["scale"],
         labels=list(card["labels"]), features=card["features"], card=card,

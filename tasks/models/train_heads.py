@@ -1,29 +1,84 @@
-"""Train the embedded default's sentiment and stance heads on NewsMTSC.
+"""Train the sentiment and stance heads on NewsMTSC-format JSONL (what `newsflow train` runs).
 
-    python -m tasks.models.train_heads [--data ../shared/data/newsmtsc] [--out data/models]
-
-Features come from the pipeline's own encoder pass, so training and inference read the
-same vectors. Regularisation is chosen on dev.jsonl only. Training is deterministic for
-a given seed and thread count. (The full `newsflow train` flow builds on this.)"""
+Two paths, both selected on dev only:
+- linear heads: class-balanced logistic regressions on the pipeline's own frozen encoder
+  features (so training and inference read the same vectors), L2 chosen on dev;
+- the tuned stance head (`--finetune`): MiniLM's top layers fine-tuned with the target
+  marked (see tasks/models/tuned_stance.py), best epoch chosen on dev, temperature fitted on dev.
+Training is deterministic for a given seed and thread count."""
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from tasks.config import PROJECT_ROOT, EncoderConfig
-from tasks.models.encoder import Span, get_encoder, weights_sha256
+from tasks.evaluation.classification import classification_report, macro_f1
+from tasks.models.encoder import SentenceEncoder, Span, get_encoder, weights_sha256
+from tasks.models.finetune_stance import (
+    FinetuneSettings,
+    Progress,
+    finetune_stance,
+    mention_data,
+    predict_logits,
+)
 from tasks.models.heads import LinearHead
+from tasks.models.model_card import NEWSMTSC_CREDIT
+from tasks.staging import file_sha256
 
 STANCE_LABELS = ["against", "neutral", "favor"]
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 L2_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+NEWSMTSC = PROJECT_ROOT.parent / "shared" / "data" / "newsmtsc"
+REQUIRED_KEYS = ("sentence", "mention", "polarity", "from", "to")
+
+
+@dataclass
+class TrainingData:
+    train_path: Path
+    dev_path: Path
+    train: list[dict]
+    dev: list[dict]
+
+
+def read_newsmtsc(path: Path) -> list[dict]:
+    """NewsMTSC-format rows; a row without the keys or with a bad span is an error naming its line."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        missing = [k for k in REQUIRED_KEYS if k not in row]
+        if missing or row["polarity"] not in (-1, 0, 1) or not 0 <= row["from"] < row["to"] <= len(row["sentence"]):
+            raise ValueError(f"{path}:{number}: not a NewsMTSC row (needs {', '.join(REQUIRED_KEYS)}; polarity -1/0/1; 0 <= from < to <= len(sentence))")
+        rows.append(row)
+    return rows
+
+
+def load_training_data(train_path: Path, dev_path: Path, limit: int | None = None) -> TrainingData:
+    """The train and dev rows; `limit` keeps the first rows of train only (quick trials)."""
+    train = read_newsmtsc(train_path)
+    return TrainingData(train_path, dev_path, train[:limit] if limit else train, read_newsmtsc(dev_path))
+
+
+def pipeline_encoder() -> SentenceEncoder:
+    """The encoder exactly as the pipeline's default config loads it, so features match."""
+    settings = EncoderConfig()
+    return get_encoder(settings.model, settings.max_length, settings.max_tokens_per_batch)
+
+
+def provenance(data: TrainingData, encoder: SentenceEncoder, seed: int) -> dict:
+    return {
+        "data": {str(data.train_path.name): file_sha256(data.train_path), str(data.dev_path.name): file_sha256(data.dev_path)},
+        "data_credit": NEWSMTSC_CREDIT,
+        "n_train_rows": len(data.train),
+        "encoder": EncoderConfig().model, "encoder_weights_sha256": weights_sha256(encoder.folder),
+        "seed": seed, "threads": torch.get_num_threads(),
+    }
 
 
 @dataclass
@@ -34,18 +89,16 @@ class MentionSet:
     sentence_labels: np.ndarray
 
 
-def read_newsmtsc(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def sentence_polarity_labels(sentence_of: np.ndarray, mention_labels: np.ndarray, n_sentences: int) -> np.ndarray:
+    """A sentence's overall tone: the rounded mean polarity toward the targets it mentions
+    (NewsMTSC labels targets, not sentences; this is the closest sentence label it gives)."""
+    polarity_sum = np.zeros(n_sentences)
+    np.add.at(polarity_sum, sentence_of, mention_labels - 1)
+    mean_polarity = polarity_sum / np.maximum(np.bincount(sentence_of, minlength=n_sentences), 1)
+    return np.where(mean_polarity >= 0.5, 2, np.where(mean_polarity <= -0.5, 0, 1))
 
 
-def pipeline_encoder():
-    """The encoder exactly as the pipeline's default config loads it, so features match."""
-    settings = EncoderConfig()
-    return get_encoder(settings.model, settings.max_length, settings.max_tokens_per_batch)
-
-
-def featurise(rows: list[dict]) -> MentionSet:
-    encoder = pipeline_encoder()
+def featurise(rows: list[dict], encoder: SentenceEncoder) -> MentionSet:
     sentences = sorted({r["sentence"] for r in rows})
     index = {s: i for i, s in enumerate(sentences)}
     spans = [Span(index[r["sentence"]], r["from"], r["to"]) for r in rows]
@@ -53,23 +106,7 @@ def featurise(rows: list[dict]) -> MentionSet:
     sentence_of = np.array([s.sentence for s in spans])
     features = np.hstack([enc.sentence_vectors[sentence_of], enc.span_vectors, enc.window_vectors])
     labels = np.array([r["polarity"] + 1 for r in rows])
-    # A sentence's overall tone: the rounded mean polarity toward the targets it mentions.
-    polarity_sum = np.zeros(len(sentences))
-    np.add.at(polarity_sum, sentence_of, labels - 1)
-    counts = np.bincount(sentence_of, minlength=len(sentences))
-    mean_polarity = polarity_sum / np.maximum(counts, 1)
-    sentence_labels = np.where(mean_polarity >= 0.5, 2, np.where(mean_polarity <= -0.5, 0, 1))
-    return MentionSet(features, labels, enc.sentence_vectors, sentence_labels)
-
-
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 3) -> float:
-    scores = []
-    for c in range(n_classes):
-        tp = np.sum((y_pred == c) & (y_true == c))
-        precision = tp / max(np.sum(y_pred == c), 1)
-        recall = tp / max(np.sum(y_true == c), 1)
-        scores.append(0.0 if tp == 0 else 2 * precision * recall / (precision + recall))
-    return float(np.mean(scores))
+    return MentionSet(features, labels, enc.sentence_vectors, sentence_polarity_labels(sentence_of, labels, len(sentences)))
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -94,57 +131,62 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, seed: int = 0) -> tupl
     return weight.detach().numpy(), bias.detach().numpy(), mean, scale
 
 
-def select_and_fit(x: np.ndarray, y: np.ndarray, x_dev: np.ndarray, y_dev: np.ndarray, labels: list[str], features: str) -> tuple[LinearHead, dict]:
-    best: tuple[float, float] | None = None
+def dev_metrics(y_dev: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict:
+    report = classification_report(y_dev, predicted, labels)
+    return {"dev_macro_f1": report["macro_f1"], "dev_accuracy": report["accuracy"], "dev_per_class": report["per_class"],
+            "dev_confusion_matrix": report["confusion_matrix"]}
+
+
+def select_and_fit(x: np.ndarray, y: np.ndarray, x_dev: np.ndarray, y_dev: np.ndarray, labels: list[str], features: str) -> tuple[LinearHead, dict, dict]:
+    """The L2 penalty with the best dev macro-F1; returns (head, metrics, hyper-parameters)."""
     grid = {}
     for l2 in L2_GRID:
         head = LinearHead(*fit_logistic(x, y, l2), labels=labels, features=features)
-        score = macro_f1(y_dev, head.predict_proba(x_dev).argmax(axis=1))
-        grid[str(l2)] = round(score, 4)
-        if best is None or score > best[0]:
-            best = (score, l2)
-    head = LinearHead(*fit_logistic(x, y, best[1]), labels=labels, features=features)
-    pred = head.predict_proba(x_dev).argmax(axis=1)
-    metrics = {"dev_macro_f1": round(macro_f1(y_dev, pred), 4), "dev_accuracy": round(float(np.mean(pred == y_dev)), 4),
-               "l2": best[1], "l2_grid_dev_macro_f1": grid, "n_train": int(len(y)), "n_dev": int(len(y_dev))}
-    return head, metrics
+        grid[str(l2)] = round(macro_f1(y_dev, head.predict_proba(x_dev).argmax(axis=1)), 4)
+    best = max(L2_GRID, key=lambda l2: grid[str(l2)])  # first of equals: the smallest penalty
+    head = LinearHead(*fit_logistic(x, y, best), labels=labels, features=features)
+    metrics = {**dev_metrics(y_dev, head.predict_proba(x_dev).argmax(axis=1), labels), "n_train": len(y), "n_dev": len(y_dev)}
+    return head, metrics, {"l2": best, "l2_grid_dev_macro_f1": grid, "class_weight": "balanced", "optimiser": "L-BFGS"}
 
 
-def train_heads(data_dir: Path, out_dir: Path, seed: int = 0) -> dict:
+def train_linear_heads(data: TrainingData, out_dir: Path, seed: int = 0) -> dict[str, dict]:
+    """Fit and write `stance-linear` and `sentiment-linear`; returns their dev metrics."""
     started = time.perf_counter()
     torch.manual_seed(seed)
-    train_path, dev_path = data_dir / "train.jsonl", data_dir / "dev.jsonl"
-    train, dev = featurise(read_newsmtsc(train_path)), featurise(read_newsmtsc(dev_path))
     encoder = pipeline_encoder()
-    provenance = {
-        "data": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (train_path, dev_path)},
-        "data_credit": "NewsMTSC (Hamborg and Donnay, EACL 2021), newsmtsc-rw split, MIT licence",
-        "encoder": EncoderConfig().model, "encoder_weights_sha256": weights_sha256(encoder.folder),
-        "method": "class-balanced multinomial logistic regression on frozen all-MiniLM-L6-v2 features, L2 chosen on dev",
-        "seed": seed, "threads": torch.get_num_threads(),
-    }
-    stance, stance_metrics = select_and_fit(train.features, train.labels, dev.features, dev.labels, STANCE_LABELS, "sentence+span+window")
-    sentiment, sentiment_metrics = select_and_fit(train.sentence_features, train.sentence_labels, dev.sentence_features, dev.sentence_labels, SENTIMENT_LABELS, "sentence")
+    train, dev = featurise(data.train, encoder), featurise(data.dev, encoder)
+    common = {**provenance(data, encoder, seed), "command": "newsflow train", "method": "class-balanced multinomial logistic regression on frozen all-MiniLM-L6-v2 features, L2 chosen on dev"}
     report = {}
-    for name, head, metrics, task in (
-        ("stance-linear", stance, stance_metrics, "sentiment toward a target mention (stance)"),
-        ("sentiment-linear", sentiment, sentiment_metrics, "sentence sentiment (rounded mean polarity of the sentence's NewsMTSC targets)"),
+    for name, x, y, x_dev, y_dev, labels, features, task in (
+        ("stance-linear", train.features, train.labels, dev.features, dev.labels, STANCE_LABELS, "sentence+span+window",
+         "Stance: sentiment toward a target mention in a sentence (against / neutral / favor)."),
+        ("sentiment-linear", train.sentence_features, train.sentence_labels, dev.sentence_features, dev.sentence_labels, SENTIMENT_LABELS,
+         "sentence", "Sentence sentiment (label: the rounded mean NewsMTSC polarity toward the sentence's targets)."),
     ):
-        head.card = {"name": name, "task": task, **provenance, "metrics": metrics,
+        head, metrics, hyperparameters = select_and_fit(x, y, x_dev, y_dev, labels, features)
+        head.card = {"name": name, "task": task, **common, "hyperparameters": hyperparameters, "metrics": metrics,
                      "training_seconds": round(time.perf_counter() - started, 1)}
         head.save(out_dir / name)
         report[name] = metrics
     return report
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "newsmtsc")
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "data" / "models")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    print(json.dumps(train_heads(args.data, args.out, args.seed), indent=2))
-
-
-if __name__ == "__main__":
-    main()
+def train_tuned_stance(data: TrainingData, out_dir: Path, settings: FinetuneSettings, progress: Progress | None = None) -> dict:
+    """Fine-tune and write `stance-tuned`; returns its dev metrics."""
+    started = time.perf_counter()
+    encoder = pipeline_encoder()
+    head, metrics = finetune_stance(data.train, data.dev, encoder, STANCE_LABELS, settings, progress)
+    dev = mention_data(data.dev, encoder, head.split_layer)
+    predicted = torch.softmax(predict_logits(head, dev) / head.temperature, -1).argmax(dim=1).numpy()
+    metrics = {**dev_metrics(dev.labels, predicted, STANCE_LABELS), **metrics}
+    head.card = {
+        "name": "stance-tuned",
+        "task": "Stance: sentiment toward a target mention in a sentence (against / neutral / favor).",
+        **provenance(data, encoder, settings.seed),
+        "command": f"newsflow train --finetune --epochs {settings.epochs} --layers {settings.n_layers} --seed {settings.seed}",
+        "method": f"all-MiniLM-L6-v2's top {settings.n_layers} layers fine-tuned with a learned target-marker vector, "
+                  "[sentence mean; mention mean] -> linear; class-balanced cross-entropy, AdamW, best epoch on dev, temperature on dev",
+        "hyperparameters": asdict(settings), "metrics": metrics, "training_seconds": round(time.perf_counter() - started, 1),
+    }
+    head.save(out_dir / "stance-tuned")
+    return metrics

@@ -185,9 +185,19 @@ class TestDateline:
 
 class TestDebris:
     @pytest.mark.parametrize("line", ["Scroll down for video", "Click here to read the full report",
-                                      "Follow @harbourdesk on Twitter", "READ MORE: Ferry fares rise again"])
+                                      "Follow @harbourdesk on Twitter", "READ MORE: Ferry fares rise again",
+                                      "VIDEO Harbour master opens the new terminal", "VIDEO: Ferry docks for the first time"])
     def test_debris_lines_are_dropped(self, line):
         assert extract_byline(body(HARBOUR, line, HARBOUR)).remaining_text == body(HARBOUR, HARBOUR)
+
+    def test_video_link_titles_inside_a_flattened_page_are_dropped(self):
+        text = "The ferry left at nine . VIDEO Harbour master cuts the ribbon . Passengers cheered as it sailed."
+        assert extract_byline(text).remaining_text == "The ferry left at nine. Passengers cheered as it sailed."
+
+    @pytest.mark.parametrize("text", ["Video games were sold at the terminal shop. " + HARBOUR,
+                                      "The VIDEO Assistant Referee system was explained to fans. " + HARBOUR])
+    def test_the_word_video_in_prose_stays(self, text):
+        assert extract_byline(text).remaining_text == text
 
     def test_closing_credit_and_comment_notice_are_dropped(self):
         text = HARBOUR + " Ana Ruiz contributed to this report."
@@ -459,6 +469,7 @@ def test_cnn_dailymail_dev_articles_lose_their_headers():
             assert "PUBLISHED:" not in sentence and "UPDATED:" not in sentence, (row["id"], sentence)
             assert not sentence.startswith(("By .", "(CNN)")), (row["id"], sentence)
             assert "Scroll down for video" not in sentence, (row["id"], sentence)
+            assert not sentence.startswith("VIDEO"), (row["id"], sentence)
     assert published >= 6  # every article with a PUBLISHED or "Last updated" stamp
 
 

@@ -74,13 +74,30 @@ def test_net_polarity_label_needs_the_margin():
     assert net_polarity_label(np.array([0.25, 0.5, 0.25]), labels, "against", "favor", "neutral", 0.1) == "neutral"
 
 
-def test_shipped_heads_read_clear_cases(encoder):
+CLEAR_CASES = ["Experts condemned China for its brutal crackdown and abuses.", "Everyone praised China for its generous and wise help."]
+CLEAR_SPANS = [Span(0, 18, 23), Span(1, 17, 22)]
+
+
+def test_shipped_linear_heads_read_clear_cases(encoder):
     config = load_config()
-    stance = load_linear_head(resolve_resource(config.stance.head))
+    stance = load_linear_head(resolve_resource("data/models/stance-linear"))
     sentiment = load_linear_head(resolve_resource(config.sentiment.head))
-    sentences = ["Experts condemned China for its brutal crackdown and abuses.", "Everyone praised China for its generous and wise help."]
-    encoded = encoder.encode(sentences, [Span(0, 18, 23), Span(1, 17, 22)])
+    encoded = encoder.encode(CLEAR_CASES, CLEAR_SPANS)
     features = np.hstack([encoded.sentence_vectors, encoded.span_vectors, encoded.window_vectors])
     assert [stance.labels[i] for i in stance.predict_proba(features).argmax(axis=1)] == ["against", "favor"]
     assert [sentiment.labels[i] for i in sentiment.predict_proba(encoded.sentence_vectors).argmax(axis=1)] == ["negative", "positive"]
     assert "NewsMTSC" in stance.card["data_credit"] and stance.card["metrics"]["dev_macro_f1"] > 0.7
+
+
+def test_default_tuned_stance_head_rides_along_the_encoder_pass(encoder):
+    from tasks.encode import tuned_stance_head
+
+    config = load_config()
+    head = tuned_stance_head(config.stance.head, encoder)
+    assert head is not None and head.split_layer == 4, "the default stance head is the tuned one, over layers 5-6"
+    encoded = encoder.encode(CLEAR_CASES, CLEAR_SPANS, head)
+    assert [head.labels[i] for i in encoded.span_probs.argmax(axis=1)] == ["against", "favor"]
+    assert np.allclose(encoded.span_probs.sum(axis=1), 1.0, atol=1e-5)
+    # The shared pass is untouched: the same sentence vectors as without the head.
+    assert np.allclose(encoded.sentence_vectors, encoder.encode(CLEAR_CASES).sentence_vectors, atol=1e-6)
+    assert "NewsMTSC" in head.card["data_credit"] and head.card["metrics"]["dev_macro_f1"] >= 0.76

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from tasks.config import SummaryConfig
 from tasks.deduplicate import deduplicate_shards
@@ -14,6 +15,7 @@ from tasks.stance import document_stance
 from tasks.staging import read_shard, write_parquet_atomic, write_shard
 from tasks.summarize import select_summary_sentences, summarize_sentences
 from tasks.write import join_documents
+from tests.conftest import REPO_ROOT
 
 
 def unit(v: list[float]) -> np.ndarray:
@@ -98,7 +100,7 @@ def test_join_documents_keeps_order_and_list_columns():
 
 def test_classify_stances_groups_mentions_by_document_and_target():
     from tasks.models.heads import LinearHead
-    from tasks.stance import classify_stances
+    from tasks.stance import classify_stances, mention_features, sentence_rows
 
     # A head that reads the first feature as the stance: negative -> against, positive -> favor.
     head = LinearHead(np.array([[-9.0, 0, 0, 0, 0, 0], [0.0] * 6, [9.0, 0, 0, 0, 0, 0]], np.float32), np.zeros(3, np.float32),
@@ -109,12 +111,13 @@ def test_classify_stances_groups_mentions_by_document_and_target():
     span = vector_column(np.zeros((3, 2), np.float32))
     mentions = pa.table({"doc_id": ["a", "a", "b"], "sentence_index": pa.array([0, 1, 0], pa.int32()), "target": ["X", "X", "X"],
                          "span_embedding": span, "window_embedding": span})
-    stances = {(r["doc_id"], r["target"]): r for r in classify_stances(sentences, mentions, head, margin=0.1).to_pylist()}
+    probs = head.predict_proba(mention_features(sentences, mentions, sentence_rows(sentences, mentions)))
+    stances = {(r["doc_id"], r["target"]): r for r in classify_stances(sentences, mentions, probs, head.labels, margin=0.1).to_pylist()}
     assert set(stances) == {("a", "X"), ("b", "X")}
     assert stances[("a", "X")]["n_mentions"] == 2 and stances[("a", "X")]["label"] == "against"
     assert stances[("a", "X")]["evidence"] == "A1 attacks X." and stances[("a", "X")]["evidence_sentence"] == 1
     assert stances[("b", "X")]["label"] == "favor" and stances[("b", "X")]["evidence"] == "B0 praises X."
-    empty = classify_stances(sentences, mentions.slice(0, 0), head, margin=0.1)
+    empty = classify_stances(sentences, mentions.slice(0, 0), probs[:0], head.labels, margin=0.1)
     assert empty.num_rows == 0 and "evidence" in empty.column_names
 
 
@@ -122,3 +125,32 @@ def test_a_sentence_that_starts_with_by_can_be_summarised():
     texts = ["By noon, the crowd outside the court had grown to thousands.", "Police closed two streets nearby.", "The hearing resumes on Friday morning."]
     vectors = np.stack([unit([1, 0, 0]), unit([0.9, 0.4, 0]), unit([0.8, 0, 0.6])])
     assert 0 in select_summary_sentences(vectors, texts, SummaryConfig(sentences=2))
+
+
+PRAISE_AND_BLAME = [
+    "Germany won wide praise on Monday for its generous and swift flood relief, which saved thousands of lives.",
+    "Aid workers said Germany had been a model partner, and villagers thanked Germany for rebuilding their homes.",
+    "Russia, by contrast, was condemned for blocking the aid convoys and for spreading lies about the disaster.",
+    "Critics accused Russia of cruelty and said its obstruction had cost lives.",
+    "The relief effort will continue through the winter.",
+]
+
+
+@pytest.mark.parametrize("head", ["data/models/stance-linear", "data/models/stance-tuned"])
+def test_praise_of_one_target_and_blame_of_another_in_one_article(head):
+    """The shipped heads, end to end from the encoder: favor Germany, against Russia, with
+    evidence sentences that mention each."""
+    from tasks.config import load_config
+    from tasks.encode import encode_documents
+    from tasks.stance import classify_stances, mention_probabilities
+
+    if not (REPO_ROOT / head).is_dir():
+        pytest.skip(f"{head} is not trained in this checkout")
+    config = load_config(None, {"stance.head": head})
+    sentences, mentions = encode_documents(pa.table({"doc_id": ["d"], "sentences": [PRAISE_AND_BLAME]}), config)
+    probs, labels = mention_probabilities(sentences, mentions, config.stance.head)
+    stances = {r["target"]: r for r in classify_stances(sentences, mentions, probs, labels, config.stance.polarity_margin).to_pylist()}
+    assert stances["Germany"]["label"] == "favor" and stances["Germany"]["n_mentions"] == 3
+    assert stances["Russia"]["label"] == "against" and stances["Russia"]["n_mentions"] == 2
+    assert "Russia" in stances["Russia"]["evidence"] and "Germany" in stances["Germany"]["evidence"]
+    assert 0.34 < stances["Germany"]["confidence"] <= 1 and 0.34 < stances["Russia"]["confidence"] <= 1

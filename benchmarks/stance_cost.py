@@ -1,0 +1,62 @@
+"""What each stance head costs per document: the encode stage (the shared transformer pass,
+plus the tuned head's own layers over sentences that mention a target) and the stance stage.
+
+    python benchmarks/stance_cost.py [--input benchmarks/corpus/500] [--repeat 3]
+
+Cleans the articles once, then times encode + stance with the frozen (linear) head and
+with the tuned head, best of `--repeat`. A measurement, never part of the tests."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from tasks.clean import clean_document
+from tasks.config import CleanConfig, InputConfig, load_config
+from tasks.encode import encode_documents
+from tasks.ingest import list_inputs, read_records
+from tasks.records import CleanDocument, RawDocument
+from tasks.stance import classify_stances, mention_probabilities
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADS = {"frozen (linear)": "data/models/stance-linear", "tuned top layers": "data/models/stance-tuned"}
+
+
+def cleaned_documents(paths: list[str]) -> pa.Table:
+    files, _ = list_inputs(paths, InputConfig().extensions)
+    raw = [item for f in files for item in read_records(f, InputConfig()) if isinstance(item, RawDocument)]
+    kept = [d for d in (clean_document(r, CleanConfig()) for r in raw) if isinstance(d, CleanDocument)]
+    return pa.table({"doc_id": [d.doc_id for d in kept], "sentences": [d.sentences for d in kept]})
+
+
+def time_head(documents: pa.Table, head: str, repeat: int) -> dict:
+    config = load_config(None, {"stance.head": head})
+    encode_documents(documents.slice(0, 2), config)  # load the encoder and the head outside the timing
+    best_encode = best_stance = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        sentences, mentions = encode_documents(documents, config)
+        encoded = time.perf_counter()
+        probs, labels = mention_probabilities(sentences, mentions, config.stance.head)
+        classify_stances(sentences, mentions, probs, labels, config.stance.polarity_margin)
+        best_encode, best_stance = min(best_encode, encoded - started), min(best_stance, time.perf_counter() - encoded)
+    n = documents.num_rows
+    return {"documents": n, "sentences": sentences.num_rows, "mentions": mentions.num_rows,
+            "encode_ms_per_doc": round(1000 * best_encode / n, 2), "stance_ms_per_doc": round(1000 * best_stance / n, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", action="append", default=None, help="file, folder or glob (default: data/samples)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    documents = cleaned_documents(args.input or [str(ROOT / "data" / "samples")])
+    report = {name: time_head(documents, head, args.repeat) for name, head in HEADS.items() if (ROOT / head).is_dir()}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The `evaluate` flow: measure stance, sentiment or summaries on labelled data through the
+pipeline's own code, then write the metrics as Parquet and as a Prefect table artifact."""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from tasks.config import PipelineConfig, load_config
+from tasks.evaluation.classifiers import evaluate_sentiment, evaluate_stance
+from tasks.evaluation.summaries import evaluate_summaries
+from tasks.run_record import code_version, now_utc
+from tasks.staging import file_sha256
+from tasks.write import RunContext, write_table
+
+Kind = Literal["stance", "sentiment", "summary"]
+
+
+@task(name="measure", cache_policy=NO_CACHE, persist_result=False)
+def measure(kind: Kind, data: str, config: PipelineConfig, columns: dict[str, str]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """(metrics, one row per example: gold, prediction, per-article scores) for one kind."""
+    if kind == "stance":
+        return evaluate_stance(Path(data), config)
+    if kind == "sentiment":
+        return evaluate_sentiment(Path(data), config, columns["text"], columns["label"])
+    metrics = evaluate_summaries(Path(data), config, columns["article"], columns["reference"])
+    return metrics, pd.DataFrame(metrics.pop("per_article"))
+
+
+def headline_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The artifact's rows: one per class for a classifier, one per method for summaries."""
+    if metrics["task"] == "summary":
+        return [{"method": name, **{k: metrics[name][k] for k in ("rouge1", "rouge2", "rougeLsum")}, "n": metrics["n"]} for name in ("pipeline", "lead3")]
+    rows = [{"class": label, **scores} for label, scores in metrics["per_class"].items()]
+    return [*rows, {"class": "macro", "f1": metrics["macro_f1"], "accuracy": metrics["accuracy"], "support": metrics["n"]}]
+
+
+def evaluation_row(kind: str, data: str, metrics: dict[str, Any], config: PipelineConfig) -> pa.Table:
+    """One row of the `evaluations` table: the headline numbers as columns, everything as JSON."""
+    headline = {k: metrics.get(k) for k in ("macro_f1", "accuracy")}
+    if kind == "summary":
+        headline = {f"{method}_{score}": metrics[method][score] for method in ("pipeline", "lead3") for score in ("rouge1", "rouge2", "rougeLsum")}
+    return pa.Table.from_pylist([{
+        "kind": kind, "data": str(Path(data).resolve()), "data_sha256": file_sha256(Path(data)), "n": metrics["n"],
+        **{k: (float(v) if v is not None else None) for k, v in headline.items()},
+        "metrics": json.dumps(metrics, sort_keys=True, default=str), "config_sha256": config.sha256(),
+        "code_version": code_version(), "evaluated_at": now_utc(),
+    }])
+
+
+@flow(name="evaluate", validate_parameters=True)
+def evaluate_flow(kind: Kind, data: str, config_path: str | None = None, overrides: dict[str, Any] | None = None,
+                  columns: dict[str, str] | None = None) -> dict[str, Any]:
+    """Measure one model family on `data`; returns the metrics (also in Parquet and an artifact)."""
+    config = load_config(config_path, overrides)
+    columns = {"text": "text", "label": "label", "article": "article", "reference": "highlights", **(columns or {})}
+    measured, examples = measure(kind, data, config, columns)
+    metrics = {"task": kind, **measured}
+    context = RunContext(run_id=flow_run.get_id() or str(uuid.uuid4()), started_at=now_utc(), output_root=config.output.root,
+                         config_sha256=config.sha256(), compression=config.output.compression)
+    path, _ = write_table(context, "evaluations", kind, evaluation_row(kind, data, metrics, config))
+    # Every example with its prediction, for error analysis next to the headline numbers.
+    write_table(context, "evaluation_examples", kind, pa.Table.from_pandas(examples.assign(kind=kind), preserve_index=False))
+    create_table_artifact(key=f"evaluate-{kind}", table=headline_rows(metrics), description=f"newsflow evaluate {kind} on {data}")
+    get_run_logger().info("evaluate %s on %s: %s; written to %s", kind, data, {k: v for k, v in metrics.items() if k in ("n", "macro_f1", "accuracy")}, path)
+    return {**metrics, "run_id": context.run_id, "output": path}

@@ -1,0 +1,88 @@
+"""Stance and sentiment measured through the pipeline's own code paths: the same encoder
+pass, the same configured heads, the same document aggregation as `newsflow run`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks.clean import split_sentences
+from tasks.config import PipelineConfig, resolve_resource
+from tasks.encode import SentencesToEncode, encode_sentences
+from tasks.evaluation.classification import classification_report
+from tasks.evaluation.data_files import read_rows, require_columns
+from tasks.models.encoder import model_folder, weights_sha256
+from tasks.models.heads import cached_head, head_sha256
+from tasks.models.train_heads import SENTIMENT_LABELS, read_newsmtsc, sentence_polarity_labels
+from tasks.sentiment import classify_sentiment
+from tasks.stance import mention_probabilities
+
+SENTIMENT_NAMES = {"-1": "negative", "0": "neutral", "1": "positive", "negative": "negative", "neutral": "neutral", "positive": "positive"}
+
+
+def model_ids(config: PipelineConfig, head_path: str) -> dict:
+    head = resolve_resource(head_path)
+    encoder = model_folder(config.encoder.model)
+    return {"encoder": config.encoder.model, "encoder_weights_sha256": weights_sha256(encoder),
+            "head": head.name, "head_path": str(head), "head_weights_sha256": head_sha256(head)}
+
+
+def evaluate_stance(data: Path, config: PipelineConfig) -> tuple[dict, pd.DataFrame]:
+    """Sentence-level stance toward each row's mention (NewsMTSC format) with the configured head.
+    Returns (metrics, one row per example with gold and predicted labels)."""
+    rows = read_newsmtsc(data)
+    batch = SentencesToEncode()
+    for k, row in enumerate(rows):
+        # One "document" per row: the row's mention is its only target, exactly as labelled.
+        sentence = batch.add_sentence(f"row-{k}", 0, row["sentence"])
+        batch.add_mention(sentence, row["mention"], row["sentence"][row["from"] : row["to"]], row["from"], row["to"])
+    sentences, mentions = encode_sentences(batch, config)
+    probs, labels = mention_probabilities(sentences, mentions, config.stance.head)
+    gold = np.array([row["polarity"] + 1 for row in rows])  # -1/0/1 -> against/neutral/favor
+    predicted = probs.argmax(axis=1)
+    metrics = {"task": "stance", **classification_report(gold, predicted, labels), "models": model_ids(config, config.stance.head)}
+    examples = pd.DataFrame({"sentence": [r["sentence"] for r in rows], "mention": [r["mention"] for r in rows],
+                             "gold": [labels[g] for g in gold], "predicted": [labels[p] for p in predicted],
+                             "confidence": probs.max(axis=1)})
+    return metrics, examples
+
+
+def read_sentiment_examples(data: Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
+    """(texts, labels) from CSV / JSONL / Parquet; labels as negative/neutral/positive or -1/0/1.
+    A NewsMTSC file is read as its distinct sentences, each labelled by the rounded mean
+    polarity toward its targets (the same rule the sentiment head was trained with)."""
+    rows = read_rows(data)
+    if rows and {"sentence", "mention", "polarity"} <= set(rows[0]) and text_column not in rows[0]:
+        sentences = sorted({r["sentence"] for r in rows})
+        index = {s: i for i, s in enumerate(sentences)}
+        of = np.array([index[r["sentence"]] for r in rows])
+        labels = sentence_polarity_labels(of, np.array([int(r["polarity"]) + 1 for r in rows]), len(sentences))
+        return sentences, [SENTIMENT_LABELS[k] for k in labels]
+    require_columns(data, rows, (text_column, label_column))
+    labels = []
+    for row in rows:
+        value = row.get(label_column)
+        key = str(int(value)) if isinstance(value, (int, float)) else str(value).strip().lower()
+        if key not in SENTIMENT_NAMES:
+            raise ValueError(f"{data}: label {value!r} is not negative/neutral/positive or -1/0/1")
+        labels.append(SENTIMENT_NAMES[key])
+    return [str(row.get(text_column) or "") for row in rows], labels
+
+
+def evaluate_sentiment(data: Path, config: PipelineConfig, text_column: str = "text", label_column: str = "label") -> tuple[dict, pd.DataFrame]:
+    """Each text's document sentiment, exactly as the pipeline labels a document: split into
+    sentences, sentence head, mean probabilities, net-polarity label."""
+    texts, gold_names = read_sentiment_examples(data, text_column, label_column)
+    batch = SentencesToEncode()
+    for k, text in enumerate(texts):
+        for index, sentence in enumerate(split_sentences(text) or [text]):
+            batch.add_sentence(f"text-{k:08d}", index, sentence)
+    sentences, _ = encode_sentences(batch, config)
+    head = cached_head(config.sentiment.head)
+    _, documents = classify_sentiment(sentences, head, config.sentiment.polarity_margin)
+    predicted_names = documents.column("sentiment").to_pylist()  # one row per text, in order
+    gold = np.array([head.labels.index(g) for g in gold_names])
+    predicted = np.array([head.labels.index(p) for p in predicted_names])
+    metrics = {"task": "sentiment", **classification_report(gold, predicted, head.labels), "models": model_ids(config, config.sentiment.head)}
+    return metrics, pd.DataFrame({"text": texts, "gold": gold_names, "predicted": predicted_names})

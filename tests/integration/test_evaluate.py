@@ -1,0 +1,107 @@
+"""`newsflow evaluate` and `newsflow train` as users call them: JSON on stdout, metrics in
+Parquet and in a Prefect table artifact, heads written with their cards."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.conftest import NEWSMTSC
+from tests.integration.test_cli import newsflow
+
+pytestmark = pytest.mark.skipif(not NEWSMTSC.is_dir(), reason="NewsMTSC is read from ../shared/data/newsmtsc")
+
+ARTICLES = [
+    ("The city council of Eastbrook approved a new budget on Tuesday that doubles spending on public libraries. "
+     "Council members said the extra money will extend opening hours and pay for a mobile library van. "
+     "Residents had petitioned for longer hours for two years. The van will visit outlying villages twice a week. "
+     "Opposition members questioned whether the plan could be sustained beyond next year.",
+     "Eastbrook council doubles library spending.\nLonger opening hours and a mobile library van."),
+    ("Fishermen in the northern bay reported their best herring season in a decade, according to the regional fisheries office. "
+     "Scientists credit a ban on bottom trawling introduced five years ago. The catch rose by forty percent compared with last year. "
+     "Prices at the harbour market fell as a result, to the delight of local restaurants. "
+     "The fisheries office will publish a full report in the spring.",
+     "Best herring season in a decade in the northern bay.\nScientists credit a trawling ban."),
+]
+
+
+@pytest.fixture(scope="module")
+def stance_slice(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stance") / "dev40.jsonl"
+    path.write_text("\n".join((NEWSMTSC / "dev.jsonl").read_text(encoding="utf-8").splitlines()[:40]) + "\n", encoding="utf-8")
+    return path
+
+
+def stdout_json(result) -> dict:
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)  # the whole of stdout is one JSON object
+
+
+@pytest.mark.slow
+def test_evaluate_stance_json_has_the_promised_keys(tmp_path, stance_slice):
+    metrics = stdout_json(newsflow("evaluate", "stance", "--data", str(stance_slice), "--json", "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path))
+    assert {"macro_f1", "accuracy", "per_class", "confusion_matrix", "n", "models"} <= set(metrics)
+    assert metrics["n"] == 40 and sum(map(sum, metrics["confusion_matrix"])) == 40
+    assert set(metrics["per_class"]) == {"against", "neutral", "favor"}
+    assert {"precision", "recall", "f1", "support"} <= set(metrics["per_class"]["favor"])
+    assert len(metrics["models"]["head_weights_sha256"]) == 64 and metrics["models"]["encoder"]
+    written = pd.read_parquet(tmp_path / "out" / "evaluations")
+    assert written.loc[0, "kind"] == "stance" and written.loc[0, "macro_f1"] == pytest.approx(metrics["macro_f1"])
+    assert json.loads(written.loc[0, "metrics"])["confusion_matrix"] == metrics["confusion_matrix"]
+    examples = pd.read_parquet(tmp_path / "out" / "evaluation_examples")
+    assert len(examples) == 40 and set(examples["predicted"]) <= {"against", "neutral", "favor"}
+    assert (examples["gold"] == examples["predicted"]).mean() == pytest.approx(metrics["accuracy"], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_evaluate_sentiment_reads_text_and_label_columns(tmp_path):
+    data = tmp_path / "sentiment.csv"
+    pd.DataFrame({"body": ["The rescue was a triumph and the town celebrated its heroes.", "The collapse killed dozens and officials lied about it.",
+                           "The committee meets on Tuesday."], "gold": ["positive", "negative", 0]}).to_csv(data, index=False)
+    metrics = stdout_json(newsflow("evaluate", "sentiment", "--data", str(data), "--text-column", "body", "--label-column", "gold", "--json",
+                                   "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path))
+    assert metrics["n"] == 3 and {"macro_f1", "accuracy", "per_class", "confusion_matrix"} <= set(metrics)
+    assert set(metrics["per_class"]) == {"negative", "neutral", "positive"}
+
+
+@pytest.mark.slow
+def test_evaluate_summary_reports_pipeline_and_lead3_rouge(tmp_path):
+    data = tmp_path / "articles.jsonl"
+    pd.DataFrame({"article": [a for a, _ in ARTICLES], "highlights": [h for _, h in ARTICLES]}).to_json(data, orient="records", lines=True)
+    metrics = stdout_json(newsflow("evaluate", "summary", "--data", str(data), "--json", "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path))
+    assert metrics["n"] == 2
+    for method in ("pipeline", "lead3"):
+        assert set(metrics[method]) >= {"rouge1", "rouge2", "rougeLsum"} and 0 < metrics[method]["rouge1"] <= 100
+
+
+def test_evaluate_with_a_missing_column_fails_cleanly(tmp_path):
+    data = tmp_path / "sentiment.csv"
+    pd.DataFrame({"text": ["A sentence."]}).to_csv(data, index=False)
+    result = newsflow("evaluate", "sentiment", "--data", str(data), "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path)
+    assert result.returncode == 1 and "no 'label' column" in result.stderr
+
+
+def test_evaluation_writes_a_table_artifact(prefect_harness, tmp_path, stance_slice):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.evaluate import evaluate_flow
+
+    metrics = evaluate_flow("stance", str(stance_slice), overrides={"output.root": str(tmp_path / "out")})
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["evaluate-stance"])))
+    assert artifacts and artifacts[0].type == "table"
+    rows = json.loads(artifacts[0].data) if isinstance(artifacts[0].data, str) else artifacts[0].data
+    macro = [r for r in rows if r["class"] == "macro"][0]
+    assert macro["f1"] == metrics["macro_f1"] and {r["class"] for r in rows} == {"against", "neutral", "favor", "macro"}
+
+
+@pytest.mark.slow
+def test_train_command_writes_heads_with_cards(tmp_path, stance_slice):
+    report = stdout_json(newsflow("train", "--dev", str(stance_slice), "--limit", "120", "--out", str(tmp_path / "models"), "--json", cwd=tmp_path))
+    assert set(report) == {"stance-linear", "sentiment-linear"}
+    for name in report:
+        folder = tmp_path / "models" / name
+        assert (folder / "head.safetensors").is_file() and (folder / "README.md").is_file()
+        assert json.loads((folder / "card.json").read_text())["metrics"]["dev_macro_f1"] == report[name]["dev_macro_f1"]
