@@ -41,7 +41,7 @@ def time_head(documents: pa.Table, head: str, repeat: int) -> dict:
         sentences, mentions = encode_documents(documents, config)
         encoded = time.perf_counter()
         probs, labels = mention_probabilities(sentences, mentions, config.stance.head)
-        classify_stances(sentences, mentions, probs, labels, config.stance.polarity_margin)
+        classify_stances(sentences, mentions, probs, labels)
         best_encode, best_stance = min(best_encode, encoded - started), min(best_stance, time.perf_counter() - encoded)
     n = documents.num_rows
     return {"documents": n, "sentences": sentences.num_rows, "mentions": mentions.num_rows,

@@ -14,10 +14,10 @@ from rich.table import Table
 import flows  # noqa: F401  (telemetry off before prefect loads)
 from flows.report import sentiment_counts, top_stances
 from tasks.config import PROJECT_ROOT, ConfigError, load_config, parse_override
+from tasks.models.newsmtsc import NEWSMTSC
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="newsflow: batch NLP for news on Prefect.")
 console = Console(stderr=True)
-NEWSMTSC = PROJECT_ROOT.parent / "shared" / "data" / "newsmtsc"
 
 
 @app.callback()

@@ -101,7 +101,6 @@ class SummaryConfig(Section):
 
 class SentimentConfig(Section):
     head: str = "data/models/sentiment-linear"
-    polarity_margin: float = Field(default=0.1, ge=0.0, le=1.0, description="a document is positive/negative when p_positive - p_negative passes this")
 
 
 class Target(Section):
@@ -116,7 +115,6 @@ class Target(Section):
 
 class StanceConfig(Section):
     head: str = "data/models/stance-tuned"
-    polarity_margin: float = Field(default=0.1, ge=0.0, le=1.0, description="a stance is favor/against when p_favor - p_against passes this")
     targets: list[Target] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -1,6 +1,6 @@
 """Sentiment stage: each sentence through the sentiment head; each document's
-probabilities are the mean of its sentences' (every sentence weighs the same) and its
-label is their net polarity (see `net_polarity_label`)."""
+probabilities are its sentences', weighted by how opinionated each is, and its label
+their argmax (see `opinion_weighted_mean`)."""
 from __future__ import annotations
 
 import time
@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.config import SentimentConfig
 from tasks.encode import column_vectors, row_ranges
-from tasks.models.heads import Head, cached_head, net_polarity_label
+from tasks.models.heads import Head, cached_head, opinion_weighted_mean
 from tasks.records import ShardRef
 from tasks.staging import read_shard, write_shard
 
@@ -25,11 +25,7 @@ def probability_columns(labels: list[str], probs: np.ndarray, predicted: list[st
     }
 
 
-def document_label(mean_probs: np.ndarray, labels: list[str], margin: float) -> str:
-    return net_polarity_label(mean_probs, labels, "negative", "positive", "neutral", margin)
-
-
-def classify_sentiment(sentences: pa.Table, head: Head, margin: float) -> tuple[pa.Table, pa.Table]:
+def classify_sentiment(sentences: pa.Table, head: Head) -> tuple[pa.Table, pa.Table]:
     """(per-sentence table, per-document table) for a shard's sentences."""
     vectors = column_vectors(sentences, "embedding")
     probs = head.predict_proba(vectors)
@@ -39,15 +35,16 @@ def classify_sentiment(sentences: pa.Table, head: Head, margin: float) -> tuple[
     })
     doc_ids = sentences.column("doc_id").to_pylist()
     ranges = row_ranges(doc_ids)
-    doc_probs = np.array([probs[rows].mean(axis=0) for _, rows in ranges]).reshape(-1, len(head.labels))
-    doc_labels = [document_label(p, head.labels, margin) for p in doc_probs]
+    neutral = head.labels.index("neutral")
+    doc_probs = np.array([opinion_weighted_mean(probs[rows], neutral) for _, rows in ranges]).reshape(-1, len(head.labels))
+    doc_labels = [head.labels[i] for i in doc_probs.argmax(axis=1)]
     per_document = pa.table({"doc_id": pa.array([d for d, _ in ranges], pa.string()), **probability_columns(head.labels, doc_probs, doc_labels)})
     return per_sentence, per_document
 
 
 def sentiment_shard(encoded: ShardRef, config: SentimentConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
-    per_sentence, per_document = classify_sentiment(read_shard(encoded, ["doc_id", "sentence_index", "embedding"]), cached_head(config.head), config.polarity_margin)
+    per_sentence, per_document = classify_sentiment(read_shard(encoded, ["doc_id", "sentence_index", "embedding"]), cached_head(config.head))
     return write_shard(Path(staging_dir), "sentiment", encoded.index, per_document, parts={"sentences": per_sentence}, started=started)
 
 

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.config import StanceConfig, resolve_resource
 from tasks.encode import STANCE_PROBS, column_vectors
-from tasks.models.heads import cached_head, net_polarity_label, read_card
+from tasks.models.heads import cached_head, opinion_weighted_mean, read_card
 from tasks.records import ShardRef
 from tasks.staging import read_shard, write_shard
 
@@ -38,14 +38,13 @@ def mention_features(sentences: pa.Table, mentions: pa.Table, rows: list[int]) -
     ])
 
 
-def document_stance(probs: np.ndarray, labels: list[str], margin: float) -> tuple[str, float, np.ndarray, int]:
-    """Aggregate one target's mention probabilities in one document: the mean over its
-    mentions, labelled by net polarity. Returns (label, confidence = the label's mean
-    probability, mean probabilities, row of the mention that shows the label best)."""
-    mean = probs.mean(axis=0)
-    label = net_polarity_label(mean, labels, "against", "favor", NEUTRAL, margin)
-    column = labels.index(label)
-    return label, float(mean[column]), mean, int(np.argmax(probs[:, column]))
+def document_stance(probs: np.ndarray, labels: list[str]) -> tuple[str, float, np.ndarray, int]:
+    """Aggregate one target's mention probabilities in one document (see
+    `opinion_weighted_mean`). Returns (label, confidence = the label's aggregate
+    probability, the aggregate probabilities, row of the mention most sure of the label)."""
+    mean = opinion_weighted_mean(probs, labels.index(NEUTRAL))
+    column = int(np.argmax(mean))
+    return labels[column], float(mean[column]), mean, int(np.argmax(probs[:, column]))
 
 
 def stances_schema(labels: list[str]) -> pa.Schema:
@@ -66,7 +65,7 @@ def mention_probabilities(sentences: pa.Table, mentions: pa.Table, head_path: st
     return head.predict_proba(mention_features(sentences, mentions, sentence_rows(sentences, mentions))), head.labels
 
 
-def classify_stances(sentences: pa.Table, mentions: pa.Table, probs: np.ndarray, labels: list[str], margin: float) -> pa.Table:
+def classify_stances(sentences: pa.Table, mentions: pa.Table, probs: np.ndarray, labels: list[str]) -> pa.Table:
     """One row per document and target mentioned in it, from per-mention probabilities."""
     schema = stances_schema(labels)
     if not mentions.num_rows:
@@ -79,7 +78,7 @@ def classify_stances(sentences: pa.Table, mentions: pa.Table, probs: np.ndarray,
         groups.setdefault(key, []).append(mention)
     out = []
     for (doc_id, target), group in groups.items():
-        label, confidence, mean, best = document_stance(probs[group], labels, margin)
+        label, confidence, mean, best = document_stance(probs[group], labels)
         evidence = group[best]
         out.append({"doc_id": doc_id, "target": target, "label": label, "confidence": confidence, "n_mentions": len(group),
                     "evidence": texts[rows[evidence]], "evidence_sentence": indexes[evidence],
@@ -91,7 +90,7 @@ def stance_shard(encoded: ShardRef, config: StanceConfig, staging_dir: str) -> S
     started = time.perf_counter()
     sentences, mentions = read_shard(encoded, ["doc_id", "sentence_index", "text", "embedding"]), read_shard(encoded, part="mentions")
     probs, labels = mention_probabilities(sentences, mentions, config.head)
-    table = classify_stances(sentences, mentions, probs, labels, config.polarity_margin)
+    table = classify_stances(sentences, mentions, probs, labels)
     return write_shard(Path(staging_dir), "stance", encoded.index, table, started=started)
 
 

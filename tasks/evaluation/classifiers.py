@@ -14,9 +14,10 @@ from tasks.evaluation.classification import classification_report
 from tasks.evaluation.data_files import read_rows, require_columns
 from tasks.models.encoder import model_folder, weights_sha256
 from tasks.models.heads import cached_head, head_sha256
-from tasks.models.train_heads import SENTIMENT_LABELS, read_newsmtsc, sentence_polarity_labels
+from tasks.models.newsmtsc import distinct_sentences, read_newsmtsc, sentence_polarity_labels
+from tasks.models.train_heads import SENTIMENT_LABELS
 from tasks.sentiment import classify_sentiment
-from tasks.stance import mention_probabilities
+from tasks.stance import classify_stances, mention_probabilities
 
 SENTIMENT_NAMES = {"-1": "negative", "0": "neutral", "1": "positive", "negative": "negative", "neutral": "neutral", "positive": "positive"}
 
@@ -29,7 +30,8 @@ def model_ids(config: PipelineConfig, head_path: str) -> dict:
 
 
 def evaluate_stance(data: Path, config: PipelineConfig) -> tuple[dict, pd.DataFrame]:
-    """Sentence-level stance toward each row's mention (NewsMTSC format) with the configured head.
+    """Stance toward each row's mention (NewsMTSC format) with the configured head, labelled
+    by the run's own document rule (`classify_stances`) over a one-mention document.
     Returns (metrics, one row per example with gold and predicted labels)."""
     rows = read_newsmtsc(data)
     batch = SentencesToEncode()
@@ -39,12 +41,13 @@ def evaluate_stance(data: Path, config: PipelineConfig) -> tuple[dict, pd.DataFr
         batch.add_mention(sentence, row["mention"], row["sentence"][row["from"] : row["to"]], row["from"], row["to"])
     sentences, mentions = encode_sentences(batch, config)
     probs, labels = mention_probabilities(sentences, mentions, config.stance.head)
+    stances = classify_stances(sentences, mentions, probs, labels).to_pandas().set_index("doc_id").loc[[f"row-{k}" for k in range(len(rows))]]
     gold = np.array([row["polarity"] + 1 for row in rows])  # -1/0/1 -> against/neutral/favor
-    predicted = probs.argmax(axis=1)
+    predicted = np.array([labels.index(label) for label in stances["label"]], dtype=np.int64)
     metrics = {"task": "stance", **classification_report(gold, predicted, labels), "models": model_ids(config, config.stance.head)}
     examples = pd.DataFrame({"sentence": [r["sentence"] for r in rows], "mention": [r["mention"] for r in rows],
-                             "gold": [labels[g] for g in gold], "predicted": [labels[p] for p in predicted],
-                             "confidence": probs.max(axis=1)})
+                             "gold": [labels[g] for g in gold], "predicted": stances["label"].to_list(),
+                             "confidence": stances["confidence"].to_numpy()})
     return metrics, examples
 
 
@@ -54,10 +57,8 @@ def read_sentiment_examples(data: Path, text_column: str, label_column: str) -> 
     polarity toward its targets (the same rule the sentiment head was trained with)."""
     rows = read_rows(data)
     if rows and {"sentence", "mention", "polarity"} <= set(rows[0]) and text_column not in rows[0]:
-        sentences = sorted({r["sentence"] for r in rows})
-        index = {s: i for i, s in enumerate(sentences)}
-        of = np.array([index[r["sentence"]] for r in rows])
-        labels = sentence_polarity_labels(of, np.array([int(r["polarity"]) + 1 for r in rows]), len(sentences))
+        sentences, sentence_of = distinct_sentences(rows)
+        labels = sentence_polarity_labels(sentence_of, np.array([int(r["polarity"]) + 1 for r in rows]), len(sentences))
         return sentences, [SENTIMENT_LABELS[k] for k in labels]
     require_columns(data, rows, (text_column, label_column))
     labels = []
@@ -72,17 +73,22 @@ def read_sentiment_examples(data: Path, text_column: str, label_column: str) -> 
 
 def evaluate_sentiment(data: Path, config: PipelineConfig, text_column: str = "text", label_column: str = "label") -> tuple[dict, pd.DataFrame]:
     """Each text's document sentiment, exactly as the pipeline labels a document: split into
-    sentences, sentence head, mean probabilities, net-polarity label."""
-    texts, gold_names = read_sentiment_examples(data, text_column, label_column)
+    sentences, sentence head, opinion-weighted mean, argmax. An empty text is not scored:
+    it is counted under `n_rejected` (a run would reject it as `empty`)."""
+    all_texts, all_gold = read_sentiment_examples(data, text_column, label_column)
+    kept = [k for k, text in enumerate(all_texts) if text.strip()]
+    texts, gold_names = [all_texts[k] for k in kept], [all_gold[k] for k in kept]
     batch = SentencesToEncode()
     for k, text in enumerate(texts):
-        for index, sentence in enumerate(split_sentences(text) or [text]):
+        for index, sentence in enumerate(split_sentences(text) or [text.strip()]):
             batch.add_sentence(f"text-{k:08d}", index, sentence)
     sentences, _ = encode_sentences(batch, config)
     head = cached_head(config.sentiment.head)
-    _, documents = classify_sentiment(sentences, head, config.sentiment.polarity_margin)
+    _, documents = classify_sentiment(sentences, head)
     predicted_names = documents.column("sentiment").to_pylist()  # one row per text, in order
     gold = np.array([head.labels.index(g) for g in gold_names])
     predicted = np.array([head.labels.index(p) for p in predicted_names])
-    metrics = {"task": "sentiment", **classification_report(gold, predicted, head.labels), "models": model_ids(config, config.sentiment.head)}
+    metrics = {"task": "sentiment", **classification_report(gold, predicted, head.labels), "n_rejected": len(all_texts) - len(kept),
+               "rejected_by_reason": {"empty": len(all_texts) - len(kept)} if len(kept) < len(all_texts) else {},
+               "models": model_ids(config, config.sentiment.head)}
     return metrics, pd.DataFrame({"text": texts, "gold": gold_names, "predicted": predicted_names})

@@ -111,8 +111,9 @@ class SentenceEncoder:
         spans_by_sentence: dict[int, list[int]] = {}
         for k, span in enumerate(spans):
             spans_by_sentence.setdefault(span.sentence, []).append(k)
-        split = tuned_head.split_layer if tuned_head else None
         for batch in token_budget_batches([len(x) for x in ids], self.max_tokens_per_batch):
+            # The states entering the tuned layers are kept only where a target is mentioned.
+            split = tuned_head.split_layer if tuned_head and any(i in spans_by_sentence for i in batch) else None
             states, split_states = self._forward([ids[i] for i in batch], split)
             mention_keys: list[int] = []
             mention_states: list[torch.Tensor] = []
@@ -124,7 +125,9 @@ class SentenceEncoder:
                 sentence_vectors[i] = full / max(np.linalg.norm(full), 1e-12)
                 for k in spans_by_sentence.get(i, []):
                     span_vectors[k], window_vectors[k] = _pool_span(hidden, offsets[i], spans[k], full)
-                    if split_states is not None:
+                    if split_states is not None and not span_tokens(offsets[i], spans[k]):
+                        span_probs[k] = neutral_only(tuned_head.labels)  # truncated away: it says nothing
+                    elif split_states is not None:
                         mention_keys.append(k)
                         mention_states.append(split_states[row, : len(ids[i])])
                         mention_tokens.append(span_tokens(offsets[i], spans[k]))
@@ -174,6 +177,12 @@ def token_budget_batches(lengths: list[int], max_tokens: int) -> list[list[int]]
     if current:
         batches.append(current)
     return batches
+
+
+def neutral_only(labels: list[str]) -> np.ndarray:
+    """All mass on neutral: what a mention the encoder never saw contributes (nothing, in an
+    opinion-weighted aggregate)."""
+    return np.array([1.0 if label == "neutral" else 0.0 for label in labels], dtype=np.float32)
 
 
 def span_tokens(offsets: list[tuple[int, int]], span: Span) -> list[int]:

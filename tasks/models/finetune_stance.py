@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from tasks.evaluation.classification import macro_f1
+from tasks.evaluation.classification import classification_report, macro_f1
 from tasks.models.encoder import SentenceEncoder, Span, span_tokens
+from tasks.models.newsmtsc import distinct_sentences
 from tasks.models.tuned_stance import MentionBatch, TunedStanceHead, pad_mentions
 
 Progress = Callable[[int, int, float], None]  # (step, total steps, seconds elapsed)
@@ -43,14 +44,12 @@ class MentionData:
 
 def mention_data(rows: list[dict], encoder: SentenceEncoder, split_layer: int) -> MentionData:
     """Split-layer states of each row's sentence (each distinct sentence encoded once)."""
-    sentences = sorted({r["sentence"] for r in rows})
-    index = {s: i for i, s in enumerate(sentences)}
+    sentences, sentence_of = distinct_sentences(rows)
     computed = encoder.token_states(sentences, split_layer)
     states, tokens = [], []
-    for r in rows:
-        i = index[r["sentence"]]
+    for r, i in zip(rows, sentence_of):
         states.append(computed.states[i])
-        tokens.append(span_tokens(computed.offsets[i], Span(i, r["from"], r["to"])))
+        tokens.append(span_tokens(computed.offsets[i], Span(int(i), r["from"], r["to"])))
     return MentionData(states, tokens, np.array([r["polarity"] + 1 for r in rows]))
 
 
@@ -152,8 +151,10 @@ def finetune_stance(train: list[dict], dev: list[dict], encoder: SentenceEncoder
     dev_logits = predict_logits(head, dev_data)
     head.temperature.fill_(fit_temperature(dev_logits, dev_data.labels))
     probs = torch.softmax(dev_logits / head.temperature, dim=-1).numpy()
+    report = classification_report(dev_data.labels, probs.argmax(axis=1), labels)
     metrics = {
-        "dev_macro_f1": round(best[0], 4), "best_epoch": best[2], "dev_macro_f1_per_epoch": history,
+        "dev_macro_f1": report["macro_f1"], "dev_accuracy": report["accuracy"], "dev_per_class": report["per_class"],
+        "dev_confusion_matrix": report["confusion_matrix"], "best_epoch": best[2], "dev_macro_f1_per_epoch": history,
         "temperature": round(float(head.temperature), 4),
         "dev_ece_before_calibration": round(expected_calibration_error(torch.softmax(dev_logits, -1).numpy(), dev_data.labels), 4),
         "dev_ece": round(expected_calibration_error(probs, dev_data.labels), 4),

@@ -84,18 +84,19 @@ def load_linear_head(folder: Path) -> LinearHead:
     )
 
 
-def net_polarity_label(mean_probs: np.ndarray, labels: list[str], negative: str, positive: str, neutral: str, margin: float) -> str:
-    """The label of an aggregate (a document, or all mentions of a target in one).
+def opinion_weighted_mean(probs: np.ndarray, neutral: int) -> np.ndarray:
+    """The aggregate of several sentences' (or mentions') class probabilities: their mean,
+    each weighted by how opinionated it is (1 - p_neutral).
 
-    Most news sentences are neutral, so the plain argmax of a mean calls nearly every
-    article neutral; what says an article leans is its net polarity, the positive mass
-    minus the negative mass, beyond a margin."""
-    net = float(mean_probs[labels.index(positive)] - mean_probs[labels.index(negative)])
-    if net >= margin:
-        return positive
-    if net <= -margin:
-        return negative
-    return neutral
+    Most news sentences are neutral; in a plain mean they drown the few that carry the
+    tone, and nearly every article comes out neutral. Weighted, a single sentence keeps its
+    own probabilities (so its label is the head's argmax, as measured on dev), a document's
+    tone comes from the sentences that have one, and a document of neutral sentences stays
+    neutral."""
+    weights = 1.0 - probs[:, neutral].astype(np.float64)
+    if weights.sum() <= 1e-9:
+        return probs.mean(axis=0)
+    return (weights[:, None] * probs).sum(axis=0) / weights.sum()
 
 
 @lru_cache(maxsize=8)

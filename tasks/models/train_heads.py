@@ -8,7 +8,6 @@ Two paths, both selected on dev only:
 Training is deterministic for a given seed and thread count."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,25 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks.config import PROJECT_ROOT, EncoderConfig
+from tasks.config import EncoderConfig
 from tasks.evaluation.classification import classification_report, macro_f1
 from tasks.models.encoder import SentenceEncoder, Span, get_encoder, weights_sha256
-from tasks.models.finetune_stance import (
-    FinetuneSettings,
-    Progress,
-    finetune_stance,
-    mention_data,
-    predict_logits,
-)
+from tasks.models.finetune_stance import FinetuneSettings, Progress, finetune_stance
 from tasks.models.heads import LinearHead
 from tasks.models.model_card import NEWSMTSC_CREDIT
+from tasks.models.newsmtsc import distinct_sentences, read_newsmtsc, sentence_polarity_labels
 from tasks.staging import file_sha256
 
 STANCE_LABELS = ["against", "neutral", "favor"]
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 L2_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
-NEWSMTSC = PROJECT_ROOT.parent / "shared" / "data" / "newsmtsc"
-REQUIRED_KEYS = ("sentence", "mention", "polarity", "from", "to")
 
 
 @dataclass
@@ -43,20 +35,6 @@ class TrainingData:
     dev_path: Path
     train: list[dict]
     dev: list[dict]
-
-
-def read_newsmtsc(path: Path) -> list[dict]:
-    """NewsMTSC-format rows; a row without the keys or with a bad span is an error naming its line."""
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        missing = [k for k in REQUIRED_KEYS if k not in row]
-        if missing or row["polarity"] not in (-1, 0, 1) or not 0 <= row["from"] < row["to"] <= len(row["sentence"]):
-            raise ValueError(f"{path}:{number}: not a NewsMTSC row (needs {', '.join(REQUIRED_KEYS)}; polarity -1/0/1; 0 <= from < to <= len(sentence))")
-        rows.append(row)
-    return rows
 
 
 def load_training_data(train_path: Path, dev_path: Path, limit: int | None = None) -> TrainingData:
@@ -89,21 +67,10 @@ class MentionSet:
     sentence_labels: np.ndarray
 
 
-def sentence_polarity_labels(sentence_of: np.ndarray, mention_labels: np.ndarray, n_sentences: int) -> np.ndarray:
-    """A sentence's overall tone: the rounded mean polarity toward the targets it mentions
-    (NewsMTSC labels targets, not sentences; this is the closest sentence label it gives)."""
-    polarity_sum = np.zeros(n_sentences)
-    np.add.at(polarity_sum, sentence_of, mention_labels - 1)
-    mean_polarity = polarity_sum / np.maximum(np.bincount(sentence_of, minlength=n_sentences), 1)
-    return np.where(mean_polarity >= 0.5, 2, np.where(mean_polarity <= -0.5, 0, 1))
-
-
 def featurise(rows: list[dict], encoder: SentenceEncoder) -> MentionSet:
-    sentences = sorted({r["sentence"] for r in rows})
-    index = {s: i for i, s in enumerate(sentences)}
-    spans = [Span(index[r["sentence"]], r["from"], r["to"]) for r in rows]
+    sentences, sentence_of = distinct_sentences(rows)
+    spans = [Span(int(i), r["from"], r["to"]) for r, i in zip(rows, sentence_of)]
     enc = encoder.encode(sentences, spans)
-    sentence_of = np.array([s.sentence for s in spans])
     features = np.hstack([enc.sentence_vectors[sentence_of], enc.span_vectors, enc.window_vectors])
     labels = np.array([r["polarity"] + 1 for r in rows])
     return MentionSet(features, labels, enc.sentence_vectors, sentence_polarity_labels(sentence_of, labels, len(sentences)))
@@ -176,9 +143,6 @@ def train_tuned_stance(data: TrainingData, out_dir: Path, settings: FinetuneSett
     started = time.perf_counter()
     encoder = pipeline_encoder()
     head, metrics = finetune_stance(data.train, data.dev, encoder, STANCE_LABELS, settings, progress)
-    dev = mention_data(data.dev, encoder, head.split_layer)
-    predicted = torch.softmax(predict_logits(head, dev) / head.temperature, -1).argmax(dim=1).numpy()
-    metrics = {**dev_metrics(dev.labels, predicted, STANCE_LABELS), **metrics}
     head.card = {
         "name": "stance-tuned",
         "task": "Stance: sentiment toward a target mention in a sentence (against / neutral / favor).",

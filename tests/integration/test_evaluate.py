@@ -58,10 +58,11 @@ def test_evaluate_stance_json_has_the_promised_keys(tmp_path, stance_slice):
 def test_evaluate_sentiment_reads_text_and_label_columns(tmp_path):
     data = tmp_path / "sentiment.csv"
     pd.DataFrame({"body": ["The rescue was a triumph and the town celebrated its heroes.", "The collapse killed dozens and officials lied about it.",
-                           "The committee meets on Tuesday."], "gold": ["positive", "negative", 0]}).to_csv(data, index=False)
+                           "The committee meets on Tuesday.", ""], "gold": ["positive", "negative", 0, "neutral"]}).to_csv(data, index=False)
     metrics = stdout_json(newsflow("evaluate", "sentiment", "--data", str(data), "--text-column", "body", "--label-column", "gold", "--json",
                                    "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path))
     assert metrics["n"] == 3 and {"macro_f1", "accuracy", "per_class", "confusion_matrix"} <= set(metrics)
+    assert metrics["n_rejected"] == 1 and metrics["rejected_by_reason"] == {"empty": 1}  # the empty text: counted, not scored
     assert set(metrics["per_class"]) == {"negative", "neutral", "positive"}
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from tasks.config import Target, load_config, resolve_resource
 from tasks.models.encoder import PACKAGED_MINILM, Span, get_encoder, token_budget_batches
-from tasks.models.heads import LinearHead, load_linear_head, net_polarity_label
+from tasks.models.heads import LinearHead, load_linear_head, opinion_weighted_mean
 from tasks.targets import TargetMatcher
 
 
@@ -67,11 +67,16 @@ def test_linear_head_round_trips_through_safetensors(tmp_path):
     assert np.allclose(loaded.predict_proba(x).sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_net_polarity_label_needs_the_margin():
-    labels = ["against", "neutral", "favor"]
-    assert net_polarity_label(np.array([0.1, 0.6, 0.3]), labels, "against", "favor", "neutral", 0.1) == "favor"
-    assert net_polarity_label(np.array([0.3, 0.6, 0.1]), labels, "against", "favor", "neutral", 0.1) == "against"
-    assert net_polarity_label(np.array([0.25, 0.5, 0.25]), labels, "against", "favor", "neutral", 0.1) == "neutral"
+def test_opinion_weighted_mean_lets_opinionated_sentences_carry_the_document():
+    neutral = 1
+    single = np.array([[0.2, 0.5, 0.3]])
+    assert np.allclose(opinion_weighted_mean(single, neutral), single[0])  # one sentence: its own argmax (neutral)
+    mostly_neutral = np.array([[0.05, 0.9, 0.05]] * 4 + [[0.8, 0.15, 0.05]] * 2)
+    assert opinion_weighted_mean(mostly_neutral, neutral).argmax() == 0  # a plain mean would say neutral
+    assert mostly_neutral.mean(axis=0).argmax() == neutral
+    all_neutral = np.array([[0.0, 1.0, 0.0]] * 3)
+    assert np.allclose(opinion_weighted_mean(all_neutral, neutral), [0.0, 1.0, 0.0])
+    assert np.isclose(opinion_weighted_mean(np.random.default_rng(0).dirichlet([1, 1, 1], 20), neutral).sum(), 1.0)
 
 
 CLEAR_CASES = ["Experts condemned China for its brutal crackdown and abuses.", "Everyone praised China for its generous and wise help."]
@@ -101,3 +106,38 @@ def test_default_tuned_stance_head_rides_along_the_encoder_pass(encoder):
     # The shared pass is untouched: the same sentence vectors as without the head.
     assert np.allclose(encoded.sentence_vectors, encoder.encode(CLEAR_CASES).sentence_vectors, atol=1e-6)
     assert "NewsMTSC" in head.card["data_credit"] and head.card["metrics"]["dev_macro_f1"] >= 0.76
+
+
+TWO_TARGETS = "Voters praised Germany for its calm leadership while Russia was blamed for the chaos."
+
+
+def test_tuned_head_sees_the_same_states_in_training_and_in_the_pipeline(encoder):
+    """Training reads `token_states` + `mention_data`; runs read `encode(..., tuned_head)` in
+    padded batches. Both must give one mention the same probabilities."""
+    import torch
+
+    from tasks.encode import tuned_stance_head
+    from tasks.models.finetune_stance import mention_data, predict_logits
+
+    head = tuned_stance_head(load_config().stance.head, encoder)
+    assert TWO_TARGETS[15:22] == "Germany" and TWO_TARGETS[53:59] == "Russia"
+    rows = [{"sentence": TWO_TARGETS, "mention": "Germany", "from": 15, "to": 22, "polarity": 1},
+            {"sentence": TWO_TARGETS, "mention": "Russia", "from": 53, "to": 59, "polarity": -1},
+            {"sentence": CLEAR_CASES[0], "mention": "China", "from": 18, "to": 23, "polarity": -1}]
+    trained_view = torch.softmax(predict_logits(head, mention_data(rows, encoder, head.split_layer)) / head.temperature, -1).numpy()
+    sentences = [TWO_TARGETS, CLEAR_CASES[0]]
+    spans = [Span(0, 15, 22), Span(0, 53, 59), Span(1, 18, 23)]
+    batched = encoder.encode(sentences, spans, head).span_probs
+    one_at_a_time = np.vstack([encoder.encode([sentences[s.sentence]], [Span(0, s.start, s.end)], head).span_probs for s in spans])
+    assert np.allclose(trained_view, batched, atol=1e-5) and np.allclose(one_at_a_time, batched, atol=1e-5)
+    assert [head.labels[i] for i in batched.argmax(axis=1)] == ["favor", "against", "against"]  # one sentence, two stances
+
+
+def test_a_mention_truncated_away_says_nothing_to_the_tuned_head():
+    from tasks.encode import tuned_stance_head
+
+    short = get_encoder(PACKAGED_MINILM, 16, 2048)  # 16 tokens: the mention below falls outside
+    head = tuned_stance_head(load_config().stance.head, short)
+    sentence = "The long and winding report, published after many months of delay and argument, finally blamed Russia."
+    probs = short.encode([sentence], [Span(0, sentence.index("Russia"), len(sentence) - 1)], head).span_probs
+    assert probs.tolist() == [[0.0, 1.0, 0.0]]

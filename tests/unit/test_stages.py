@@ -56,9 +56,29 @@ def test_row_ranges_and_vector_columns_round_trip():
 def test_document_stance_picks_the_most_decisive_evidence():
     labels = ["against", "neutral", "favor"]
     probs = np.array([[0.2, 0.7, 0.1], [0.8, 0.15, 0.05], [0.5, 0.4, 0.1]])
-    label, confidence, mean, evidence = document_stance(probs, labels, margin=0.1)
+    label, confidence, mean, evidence = document_stance(probs, labels)
     assert label == "against" and evidence == 1
     assert np.isclose(confidence, mean[0]) and np.isclose(mean.sum(), 1.0)
+
+
+def test_a_single_mildly_leaning_neutral_mention_stays_neutral():
+    label, confidence, _, _ = document_stance(np.array([[0.04, 0.77, 0.19]]), ["against", "neutral", "favor"])
+    assert label == "neutral" and np.isclose(confidence, 0.77)
+
+
+def test_praise_and_criticism_of_two_targets_aggregate_per_target():
+    """Hand-written mention probabilities: two mentions praise A, one mention criticises B,
+    with a neutral mention of each; A is favor, B against, each with its own evidence."""
+    from tasks.stance import classify_stances
+
+    sentences = pa.table({"doc_id": ["d"] * 4, "sentence_index": pa.array([0, 1, 2, 3], pa.int32()),
+                          "text": ["A did well.", "A and B met.", "B failed badly.", "A was praised."]})
+    mentions = pa.table({"doc_id": ["d"] * 5, "sentence_index": pa.array([0, 1, 1, 2, 3], pa.int32()), "target": ["A", "A", "B", "B", "A"]})
+    probs = np.array([[0.05, 0.25, 0.7], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.85, 0.1, 0.05], [0.02, 0.08, 0.9]])
+    rows = {r["target"]: r for r in classify_stances(sentences, mentions, probs, ["against", "neutral", "favor"]).to_pylist()}
+    assert rows["A"]["label"] == "favor" and rows["A"]["n_mentions"] == 3 and rows["A"]["evidence"] == "A was praised."
+    assert rows["B"]["label"] == "against" and rows["B"]["n_mentions"] == 2 and rows["B"]["evidence"] == "B failed badly."
+    assert rows["A"]["confidence"] > 0.5 and np.isclose(rows["A"]["p_against"] + rows["A"]["p_neutral"] + rows["A"]["p_favor"], 1.0)
 
 
 def test_write_parquet_atomic_leaves_no_temporary_file(tmp_path):
@@ -112,12 +132,12 @@ def test_classify_stances_groups_mentions_by_document_and_target():
     mentions = pa.table({"doc_id": ["a", "a", "b"], "sentence_index": pa.array([0, 1, 0], pa.int32()), "target": ["X", "X", "X"],
                          "span_embedding": span, "window_embedding": span})
     probs = head.predict_proba(mention_features(sentences, mentions, sentence_rows(sentences, mentions)))
-    stances = {(r["doc_id"], r["target"]): r for r in classify_stances(sentences, mentions, probs, head.labels, margin=0.1).to_pylist()}
+    stances = {(r["doc_id"], r["target"]): r for r in classify_stances(sentences, mentions, probs, head.labels).to_pylist()}
     assert set(stances) == {("a", "X"), ("b", "X")}
     assert stances[("a", "X")]["n_mentions"] == 2 and stances[("a", "X")]["label"] == "against"
     assert stances[("a", "X")]["evidence"] == "A1 attacks X." and stances[("a", "X")]["evidence_sentence"] == 1
     assert stances[("b", "X")]["label"] == "favor" and stances[("b", "X")]["evidence"] == "B0 praises X."
-    empty = classify_stances(sentences, mentions.slice(0, 0), probs[:0], head.labels, margin=0.1)
+    empty = classify_stances(sentences, mentions.slice(0, 0), probs[:0], head.labels)
     assert empty.num_rows == 0 and "evidence" in empty.column_names
 
 
@@ -149,7 +169,7 @@ def test_praise_of_one_target_and_blame_of_another_in_one_article(head):
     config = load_config(None, {"stance.head": head})
     sentences, mentions = encode_documents(pa.table({"doc_id": ["d"], "sentences": [PRAISE_AND_BLAME]}), config)
     probs, labels = mention_probabilities(sentences, mentions, config.stance.head)
-    stances = {r["target"]: r for r in classify_stances(sentences, mentions, probs, labels, config.stance.polarity_margin).to_pylist()}
+    stances = {r["target"]: r for r in classify_stances(sentences, mentions, probs, labels).to_pylist()}
     assert stances["Germany"]["label"] == "favor" and stances["Germany"]["n_mentions"] == 3
     assert stances["Russia"]["label"] == "against" and stances["Russia"]["n_mentions"] == 2
     assert "Russia" in stances["Russia"]["evidence"] and "Germany" in stances["Germany"]["evidence"]

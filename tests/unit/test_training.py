@@ -13,11 +13,11 @@ from tasks.models.train_heads import (
     featurise,
     load_training_data,
     pipeline_encoder,
-    read_newsmtsc,
     select_and_fit,
     train_linear_heads,
     train_tuned_stance,
 )
+from tasks.models.newsmtsc import read_newsmtsc
 from tests.conftest import NEWSMTSC
 
 pytestmark = pytest.mark.skipif(not NEWSMTSC.is_dir(), reason="NewsMTSC is read from ../shared/data/newsmtsc")
