@@ -47,6 +47,10 @@ def render_markdown(card: dict) -> str:
         lines += ["", "Confusion matrix (rows true, columns predicted):", "", "| | " + " | ".join(labels) + " |",
                   "| --- " * (len(labels) + 1) + "|"]
         lines += [f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(labels, matrix)]
+    cost = card.get("inference_cost")
+    if cost:
+        lines += ["", "## Inference cost (measured after training, not by it)", "", cost.get("summary", ""), "",
+                  f"Command: `{cost.get('command', '')}`"]
     lines += ["", f"Regenerate: `{card.get('command', 'newsflow train')}` (deterministic for the same seed and thread count).", ""]
     return "\n".join(lines)
 
