@@ -40,7 +40,7 @@ def time_head(documents: pa.Table, head: str, repeat: int) -> dict:
         started = time.perf_counter()
         sentences, mentions = encode_documents(documents, config)
         encoded = time.perf_counter()
-        probs, labels = mention_probabilities(sentences, mentions, config.stance.head)
+        probs, labels = mention_probabilities(sentences, mentions, config)
         classify_stances(sentences, mentions, probs, labels)
         best_encode, best_stance = min(best_encode, encoded - started), min(best_stance, time.perf_counter() - encoded)
     n = documents.num_rows

@@ -105,9 +105,9 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
         futures: dict[str, list] = {s: [] for s in ("encode", "summarize", "sentiment", "stance", "write")}
         for i, ref in enumerate(unique):
             encoded = named(encode_task, "encode", i, n).submit(ref, config, staging)
-            summarized = named(summarize_task, "summarize", i, n).submit(encoded, config.summary, staging)
-            sentiment = named(sentiment_task, "sentiment", i, n).submit(encoded, config.sentiment, staging)
-            stance = named(stance_task, "stance", i, n).submit(encoded, config.stance, staging)
+            summarized = named(summarize_task, "summarize", i, n).submit(encoded, config, staging)
+            sentiment = named(sentiment_task, "sentiment", i, n).submit(encoded, config, staging)
+            stance = named(stance_task, "stance", i, n).submit(encoded, config, staging)
             written = named(write_task, "write", i, n).submit(ref, encoded, summarized, sentiment, stance, context)
             for stage, future in zip(futures, (encoded, summarized, sentiment, stance, written)):
                 futures[stage].append(future)

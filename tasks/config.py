@@ -91,16 +91,54 @@ class EncoderConfig(Section):
     max_tokens_per_batch: int = Field(default=2048, ge=128)
     max_length: int = Field(default=256, ge=16, le=512)
     threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
+    precision: Literal["auto", "fp32", "bf16"] = Field(default="auto", description="auto: bf16 where the CPU runs it natively, else fp32")
+    backend: Literal["torch", "onnx"] = Field(default="torch", description="onnx: onnxruntime over the packaged graph (final states only)")
 
 
 class SummaryConfig(Section):
+    kind: Literal["extractive", "abstractive"] = Field(default="extractive", description="abstractive: any seq2seq model (summary.model)")
     sentences: int = Field(default=3, ge=1, le=20)
     diversity: float = Field(default=0.0, ge=0.0, le=1.0, description="MMR weight against redundancy")
     lead_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="prior toward early sentences")
+    # abstractive only: every decoding setting is explicit, none comes from the model's defaults
+    model: str = Field(default="", description="hub id or local folder of a seq2seq model (BART, T5, Pegasus)")
+    revision: str | None = None
+    prefix: str = Field(default="", description="task prefix, e.g. 'summarize: ' for T5")
+    num_beams: int = Field(default=4, ge=1, le=16)
+    max_new_tokens: int = Field(default=128, ge=1)
+    min_new_tokens: int = Field(default=16, ge=0)
+    no_repeat_ngram_size: int = Field(default=3, ge=0)
+    length_penalty: float = 1.0
+    max_input_tokens: int = Field(default=0, ge=0, description="0: the model's own input limit")
+    batch_size: int = Field(default=8, ge=1, description="token windows per generate call")
+
+    @model_validator(mode="after")
+    def _abstractive_needs_a_model(self) -> "SummaryConfig":
+        if self.kind == "abstractive" and not self.model:
+            raise ValueError("summary.kind = 'abstractive' needs summary.model (a hub id or a local folder)")
+        if self.min_new_tokens > self.max_new_tokens:
+            raise ValueError("summary.min_new_tokens must not exceed summary.max_new_tokens")
+        return self
+
+
+SENTIMENT_NAMES = ("negative", "neutral", "positive")
 
 
 class SentimentConfig(Section):
+    kind: Literal["head", "classifier"] = Field(default="head", description="classifier: any sequence-classification model")
     head: str = "data/models/sentiment-linear"
+    model: str = ""
+    revision: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict, description="model label -> negative / neutral / positive")
+
+    @model_validator(mode="after")
+    def _classifier_needs_a_model(self) -> "SentimentConfig":
+        if self.kind == "classifier" and not self.model:
+            raise ValueError("sentiment.kind = 'classifier' needs sentiment.model")
+        bad = sorted(v for v in self.labels.values() if v not in SENTIMENT_NAMES)
+        if bad:
+            raise ValueError(f"sentiment.labels values must be negative, neutral or positive, not {bad}")
+        return self
 
 
 class Target(Section):
@@ -113,8 +151,19 @@ class Target(Section):
         return [self.name, *self.aliases]
 
 
+DEFAULT_TEMPLATES = {
+    "favor": "This text is in favor of {target}.",
+    "against": "This text is against {target}.",
+    "neutral": "This text is neutral about {target}.",
+}
+
+
 class StanceConfig(Section):
+    kind: Literal["head", "nli"] = Field(default="head", description="nli: zero-shot with any NLI model (stance.model)")
     head: str = "data/models/stance-tuned"
+    model: str = ""
+    revision: str | None = None
+    templates: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATES), description="hypothesis per label; {target} is the target's name")
     targets: list[Target] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -123,7 +172,19 @@ class StanceConfig(Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"target names must be unique, repeated: {dupes}")
+        if self.kind == "nli" and not self.model:
+            raise ValueError("stance.kind = 'nli' needs stance.model")
+        if set(self.templates) != set(DEFAULT_TEMPLATES) or any("{target}" not in t for t in self.templates.values()):
+            raise ValueError("stance.templates needs exactly favor, against and neutral, each with {target}")
         return self
+
+
+class RuntimeConfig(Section):
+    """Where and how Hugging Face backends run (the embedded encoder: see [encoder])."""
+
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$", description="auto | cpu | cuda | cuda:N")
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(default="auto", description="auto: bf16 (or fp16) on a GPU, fp32 on the CPU")
+    allow_downloads: bool = Field(default=False, description="let hub ids be fetched; otherwise local folders and the HF cache only")
 
 
 class PipelineConfig(Section):
@@ -135,6 +196,7 @@ class PipelineConfig(Section):
     summary: SummaryConfig = Field(default_factory=SummaryConfig)
     sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
     stance: StanceConfig = Field(default_factory=StanceConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
 
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

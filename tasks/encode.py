@@ -38,6 +38,12 @@ _TUNED_HEADS: dict[tuple[str, int], TunedStanceHead] = {}
 _TUNED_LOCK = threading.Lock()
 
 
+def pipeline_encoder(config: PipelineConfig) -> SentenceEncoder:
+    """The encoder as the config sets it, loaded once per process."""
+    e = config.encoder
+    return get_encoder(e.model, e.max_length, e.max_tokens_per_batch, e.threads, e.precision, e.backend)
+
+
 def tuned_stance_head(head_path: str, encoder: SentenceEncoder) -> TunedStanceHead | None:
     """The configured stance head when it is a tuned one (it must run inside this pass,
     on the states entering its layers); None for a linear head, which the stance stage runs."""
@@ -90,8 +96,9 @@ MENTION_KEYS = ("doc_id", "sentence_index", "target", "surface", "start", "end")
 def encode_sentences(batch: SentencesToEncode, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
     """(sentences table with embeddings, mentions table with pooled states and, with a
     tuned stance head, its probabilities): what summarize, sentiment and stance read."""
-    encoder = get_encoder(config.encoder.model, config.encoder.max_length, config.encoder.max_tokens_per_batch, config.encoder.threads)
-    encoded = encoder.encode(batch.texts, batch.spans, tuned_stance_head(config.stance.head, encoder))
+    encoder = pipeline_encoder(config)
+    tuned = tuned_stance_head(config.stance.head, encoder) if config.stance.kind == "head" else None
+    encoded = encoder.encode(batch.texts, batch.spans, tuned)
     sentences_table = pa.table({
         "doc_id": pa.array(batch.doc_ids, pa.string()), "sentence_index": pa.array(batch.indexes, pa.int32()),
         "text": pa.array(batch.texts, pa.string()), "embedding": vector_column(encoded.sentence_vectors),

@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.config import PROJECT_ROOT, PipelineConfig, resolve_resource
+from tasks.encode import pipeline_encoder
+from tasks.models.backends import backend_provenance
 from tasks.models.encoder import model_folder, weights_sha256
 from tasks.models.heads import head_kind, head_sha256, read_card
 from tasks.write import RunContext, write_table
@@ -46,13 +48,14 @@ def model_provenance(config: PipelineConfig) -> dict[str, dict[str, str]]:
     head trained over another encoder's features (its output would be noise)."""
     encoder = model_folder(config.encoder.model)
     encoder_sha = weights_sha256(encoder)
-    heads = {"sentiment": resolve_resource(config.sentiment.head), "stance": resolve_resource(config.stance.head)}
+    heads = {task: resolve_resource(getattr(config, task).head) for task in ("sentiment", "stance") if getattr(config, task).kind == "head"}
     for name, path in heads.items():
         trained_on = read_card(path).get("encoder_weights_sha256")
         if trained_on and trained_on != encoder_sha:
             raise ValueError(f"the {name} head {path} was trained on another encoder than {config.encoder.model}; retrain it with `newsflow train`")
     return {
-        "encoder": {"id": config.encoder.model, "path": str(encoder), "weights_sha256": encoder_sha},
+        "encoder": {"id": config.encoder.model, "path": str(encoder), "weights_sha256": encoder_sha, **pipeline_encoder(config).provenance()},
+        **backend_provenance(config),  # a Hugging Face backend stands in for its task's head
         **{name: {"id": path.name, "path": str(path), "kind": head_kind(path), "weights_sha256": head_sha256(path)} for name, path in heads.items()},
     }
 

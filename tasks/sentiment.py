@@ -11,9 +11,9 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import SentimentConfig
+from tasks.config import PipelineConfig
 from tasks.encode import column_vectors, row_ranges
-from tasks.models.heads import Head, cached_head, opinion_weighted_mean
+from tasks.models.heads import cached_head, opinion_weighted_mean
 from tasks.records import ShardRef
 from tasks.staging import read_shard, write_shard
 
@@ -25,26 +25,36 @@ def probability_columns(labels: list[str], probs: np.ndarray, predicted: list[st
     }
 
 
-def classify_sentiment(sentences: pa.Table, head: Head) -> tuple[pa.Table, pa.Table]:
+def sentence_probabilities(sentences: pa.Table, config: PipelineConfig) -> tuple[np.ndarray, list[str]]:
+    """(probabilities per sentence, their labels) from the configured backend: the head over
+    the encoder's embeddings, or a classifier over the sentences' text."""
+    if config.sentiment.kind == "classifier":
+        from tasks.models.backends import sentiment_classifier
+
+        classifier = sentiment_classifier(config)
+        return classifier.predict_proba(sentences.column("text").to_pylist()), classifier.labels
+    head = cached_head(config.sentiment.head)
+    return head.predict_proba(column_vectors(sentences, "embedding")), head.labels
+
+
+def classify_sentiment(sentences: pa.Table, probs: np.ndarray, labels: list[str]) -> tuple[pa.Table, pa.Table]:
     """(per-sentence table, per-document table) for a shard's sentences."""
-    vectors = column_vectors(sentences, "embedding")
-    probs = head.predict_proba(vectors)
     per_sentence = pa.table({
         "doc_id": sentences.column("doc_id"), "sentence_index": sentences.column("sentence_index"),
-        **probability_columns(head.labels, probs, [head.labels[i] for i in probs.argmax(axis=1)]),
+        **probability_columns(labels, probs, [labels[i] for i in probs.argmax(axis=1)]),
     })
-    doc_ids = sentences.column("doc_id").to_pylist()
-    ranges = row_ranges(doc_ids)
-    neutral = head.labels.index("neutral")
-    doc_probs = np.array([opinion_weighted_mean(probs[rows], neutral) for _, rows in ranges]).reshape(-1, len(head.labels))
-    doc_labels = [head.labels[i] for i in doc_probs.argmax(axis=1)]
-    per_document = pa.table({"doc_id": pa.array([d for d, _ in ranges], pa.string()), **probability_columns(head.labels, doc_probs, doc_labels)})
+    ranges = row_ranges(sentences.column("doc_id").to_pylist())
+    neutral = labels.index("neutral")
+    doc_probs = np.array([opinion_weighted_mean(probs[rows], neutral) for _, rows in ranges]).reshape(-1, len(labels))
+    doc_labels = [labels[i] for i in doc_probs.argmax(axis=1)]
+    per_document = pa.table({"doc_id": pa.array([d for d, _ in ranges], pa.string()), **probability_columns(labels, doc_probs, doc_labels)})
     return per_sentence, per_document
 
 
-def sentiment_shard(encoded: ShardRef, config: SentimentConfig, staging_dir: str) -> ShardRef:
+def sentiment_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
-    per_sentence, per_document = classify_sentiment(read_shard(encoded, ["doc_id", "sentence_index", "embedding"]), cached_head(config.head))
+    sentences = read_shard(encoded, ["doc_id", "sentence_index", "text", "embedding"])
+    per_sentence, per_document = classify_sentiment(sentences, *sentence_probabilities(sentences, config))
     return write_shard(Path(staging_dir), "sentiment", encoded.index, per_document, parts={"sentences": per_sentence}, started=started)
 
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import StanceConfig, resolve_resource
+from tasks.config import PipelineConfig, resolve_resource
 from tasks.encode import STANCE_PROBS, column_vectors
 from tasks.models.heads import cached_head, opinion_weighted_mean, read_card
 from tasks.records import ShardRef
@@ -55,11 +55,20 @@ def stances_schema(labels: list[str]) -> pa.Schema:
     ])
 
 
-def mention_probabilities(sentences: pa.Table, mentions: pa.Table, head_path: str) -> tuple[np.ndarray, list[str]]:
-    """(probabilities per mention, their labels) from whichever head the config names."""
+def mention_probabilities(sentences: pa.Table, mentions: pa.Table, config: PipelineConfig) -> tuple[np.ndarray, list[str]]:
+    """(probabilities per mention, their labels) from the configured backend: a tuned head
+    (already run in the encoder pass), a linear head, or an NLI model over each mention's
+    sentence and target, batched across the shard's documents and targets."""
+    if config.stance.kind == "nli":
+        from tasks.models.backends import nli_stance
+
+        model = nli_stance(config)
+        texts = sentences.column("text").to_pylist()
+        premises = [texts[row] for row in sentence_rows(sentences, mentions)] if mentions.num_rows else []
+        return model.predict_proba(premises, mentions.column("target").to_pylist()), model.labels
     if STANCE_PROBS in mentions.column_names:
-        return column_vectors(mentions, STANCE_PROBS), read_card(resolve_resource(head_path))["labels"]
-    head = cached_head(head_path)
+        return column_vectors(mentions, STANCE_PROBS), read_card(resolve_resource(config.stance.head))["labels"]
+    head = cached_head(config.stance.head)
     if not mentions.num_rows:
         return np.zeros((0, len(head.labels)), np.float32), head.labels
     return head.predict_proba(mention_features(sentences, mentions, sentence_rows(sentences, mentions))), head.labels
@@ -86,10 +95,10 @@ def classify_stances(sentences: pa.Table, mentions: pa.Table, probs: np.ndarray,
     return pa.Table.from_pylist(out, schema=schema)
 
 
-def stance_shard(encoded: ShardRef, config: StanceConfig, staging_dir: str) -> ShardRef:
+def stance_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
     sentences, mentions = read_shard(encoded, ["doc_id", "sentence_index", "text", "embedding"]), read_shard(encoded, part="mentions")
-    probs, labels = mention_probabilities(sentences, mentions, config.head)
+    probs, labels = mention_probabilities(sentences, mentions, config)
     table = classify_stances(sentences, mentions, probs, labels)
     return write_shard(Path(staging_dir), "stance", encoded.index, table, started=started)
 

@@ -1,5 +1,6 @@
 """Summarize stage: extractive summaries from the encoder's sentence embeddings
-(centroid relevance plus a lead prior, chosen with MMR, kept in document order)."""
+(centroid relevance plus a lead prior, chosen with MMR, kept in document order), or
+abstractive ones from a seq2seq model (`summary.kind = "abstractive"`)."""
 from __future__ import annotations
 
 import re
@@ -12,7 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.clean import is_byline
-from tasks.config import SummaryConfig
+from tasks.config import PipelineConfig, SummaryConfig
 from tasks.encode import column_vectors, row_ranges
 from tasks.records import ShardRef
 from tasks.staging import read_shard, write_shard
@@ -97,9 +98,28 @@ def summarize_sentences(sentences: pa.Table, config: SummaryConfig) -> pa.Table:
     })
 
 
-def summarize_shard(encoded: ShardRef, config: SummaryConfig, staging_dir: str) -> ShardRef:
+def abstractive_summaries(sentences: pa.Table, config: PipelineConfig) -> pa.Table:
+    """One generated summary per document (map-reduce over long ones), same columns as the
+    extractive table; `summary_sentences` is empty because no sentence is copied."""
+    from tasks.models.backends import abstractive_summarizer
+
+    summarizer = abstractive_summarizer(config)
+    texts = sentences.column("text").to_pylist()
+    ranges = row_ranges(sentences.column("doc_id").to_pylist())
+    summaries = summarizer.summarize_many([texts[rows] for _, rows in ranges])
+    return pa.table({
+        "doc_id": pa.array([d for d, _ in ranges], pa.string()), "summary": pa.array([s.text for s in summaries], pa.string()),
+        "summary_sentences": pa.array([[] for _ in ranges], pa.list_(pa.int32())),
+        "summary_method": pa.array([f"abstractive:{config.summary.model}"] * len(ranges), pa.string()),
+    })
+
+
+def summarize_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
-    table = summarize_sentences(read_shard(encoded, ["doc_id", "text", "embedding"]), config)
+    if config.summary.kind == "abstractive":
+        table = abstractive_summaries(read_shard(encoded, ["doc_id", "text"]), config)
+    else:
+        table = summarize_sentences(read_shard(encoded, ["doc_id", "text", "embedding"]), config.summary)
     return write_shard(Path(staging_dir), "summarize", encoded.index, table, started=started)
 
 

@@ -13,17 +13,23 @@ from tasks.encode import SentencesToEncode, encode_sentences
 from tasks.evaluation.classification import classification_report
 from tasks.evaluation.data_files import read_rows, require_columns
 from tasks.models.encoder import model_folder, weights_sha256
-from tasks.models.heads import cached_head, head_sha256
+from tasks.models.backends import backend_provenance
+from tasks.models.heads import head_sha256
 from tasks.models.newsmtsc import distinct_sentences, read_newsmtsc, sentence_polarity_labels
 from tasks.models.train_heads import SENTIMENT_LABELS
-from tasks.sentiment import classify_sentiment
+from tasks.sentiment import classify_sentiment, sentence_probabilities
 from tasks.stance import classify_stances, mention_probabilities
 
 SENTIMENT_NAMES = {"-1": "negative", "0": "neutral", "1": "positive", "negative": "negative", "neutral": "neutral", "positive": "positive"}
 
 
-def model_ids(config: PipelineConfig, head_path: str) -> dict:
-    head = resolve_resource(head_path)
+def model_ids(config: PipelineConfig, task: str) -> dict:
+    """The models behind one task's numbers: a Hugging Face backend's provenance, or the
+    encoder and head with their weight sha256."""
+    backend = backend_provenance(config).get(task)
+    if backend:
+        return backend
+    head = resolve_resource(getattr(config, task).head)
     encoder = model_folder(config.encoder.model)
     return {"encoder": config.encoder.model, "encoder_weights_sha256": weights_sha256(encoder),
             "head": head.name, "head_path": str(head), "head_weights_sha256": head_sha256(head)}
@@ -40,11 +46,11 @@ def evaluate_stance(data: Path, config: PipelineConfig) -> tuple[dict, pd.DataFr
         sentence = batch.add_sentence(f"row-{k}", 0, row["sentence"])
         batch.add_mention(sentence, row["mention"], row["sentence"][row["from"] : row["to"]], row["from"], row["to"])
     sentences, mentions = encode_sentences(batch, config)
-    probs, labels = mention_probabilities(sentences, mentions, config.stance.head)
+    probs, labels = mention_probabilities(sentences, mentions, config)
     stances = classify_stances(sentences, mentions, probs, labels).to_pandas().set_index("doc_id").loc[[f"row-{k}" for k in range(len(rows))]]
     gold = np.array([row["polarity"] + 1 for row in rows])  # -1/0/1 -> against/neutral/favor
     predicted = np.array([labels.index(label) for label in stances["label"]], dtype=np.int64)
-    metrics = {"task": "stance", **classification_report(gold, predicted, labels), "models": model_ids(config, config.stance.head)}
+    metrics = {"task": "stance", **classification_report(gold, predicted, labels), "models": model_ids(config, "stance")}
     examples = pd.DataFrame({"sentence": [r["sentence"] for r in rows], "mention": [r["mention"] for r in rows],
                              "gold": [labels[g] for g in gold], "predicted": stances["label"].to_list(),
                              "confidence": stances["confidence"].to_numpy()})
@@ -83,12 +89,12 @@ def evaluate_sentiment(data: Path, config: PipelineConfig, text_column: str = "t
         for index, sentence in enumerate(split_sentences(text) or [text.strip()]):
             batch.add_sentence(f"text-{k:08d}", index, sentence)
     sentences, _ = encode_sentences(batch, config)
-    head = cached_head(config.sentiment.head)
-    _, documents = classify_sentiment(sentences, head)
+    probs, labels = sentence_probabilities(sentences, config)
+    _, documents = classify_sentiment(sentences, probs, labels)
     predicted_names = documents.column("sentiment").to_pylist()  # one row per text, in order
-    gold = np.array([head.labels.index(g) for g in gold_names])
-    predicted = np.array([head.labels.index(p) for p in predicted_names])
-    metrics = {"task": "sentiment", **classification_report(gold, predicted, head.labels), "n_rejected": len(all_texts) - len(kept),
+    gold = np.array([labels.index(g) for g in gold_names], dtype=np.int64)
+    predicted = np.array([labels.index(p) for p in predicted_names], dtype=np.int64)
+    metrics = {"task": "sentiment", **classification_report(gold, predicted, labels), "n_rejected": len(all_texts) - len(kept),
                "rejected_by_reason": {"empty": len(all_texts) - len(kept)} if len(kept) < len(all_texts) else {},
-               "models": model_ids(config, config.sentiment.head)}
+               "models": model_ids(config, "sentiment")}
     return metrics, pd.DataFrame({"text": texts, "gold": gold_names, "predicted": predicted_names})

@@ -162,3 +162,26 @@ def test_a_missing_model_fails_the_run_before_work_and_records_it(prefect_harnes
     run = pd.read_parquet(tmp_path / "runs").iloc[0]
     assert run.status == "failed" and "no head weights" in run.error
     assert run.n_kept == 0 and not (tmp_path / "documents").exists()
+
+
+def test_hugging_face_backends_run_the_whole_pipeline(prefect_harness, tmp_path, tiny_models):
+    """One config line per task swaps in a seq2seq summariser, a sentiment classifier and an
+    NLI stance model (tiny random ones here); the run record names each with its sha256."""
+    summary = run_pipeline([str(SAMPLES / "imf_warns_brazil_debt.txt"), str(SAMPLES / "world_bank_india_rural_solar.md")], tmp_path, **{
+        "summary.kind": "abstractive", "summary.model": str(tiny_models.bart), "summary.num_beams": 1,
+        "summary.max_new_tokens": 12, "summary.min_new_tokens": 2,
+        "sentiment.kind": "classifier", "sentiment.model": str(tiny_models.sentiment),
+        "sentiment.labels": {"NEG": "negative", "NEU": "neutral", "POS": "positive"},
+        "stance.kind": "nli", "stance.model": str(tiny_models.nli), "runtime.device": "cpu",
+    })
+    documents = read_table(tmp_path, "documents", summary["run_id"])
+    assert len(documents) == 2 and documents.summary.str.len().gt(0).all()
+    assert documents.summary_method.eq(f"abstractive:{tiny_models.bart}").all()
+    assert documents.summary_sentences.map(len).eq(0).all()
+    assert set(documents.sentiment) <= {"negative", "neutral", "positive"}
+    stances = read_table(tmp_path, "stances", summary["run_id"])
+    assert {"Brazil", "India"} <= set(stances.target) and set(stances.label) <= {"against", "neutral", "favor"}
+    models = json.loads(read_table(tmp_path, "runs", summary["run_id"]).iloc[0]["models"])
+    assert models["summarizer"]["path"] == str(tiny_models.bart) and models["stance"]["kind"] == "nli"
+    assert models["sentiment"]["kind"] == "classifier" and len(models["sentiment"]["weights_sha256"]) == 64
+    assert models["encoder"]["precision"] in {"fp32", "bf16"} and models["encoder"]["backend"] == "torch"

@@ -168,7 +168,7 @@ def test_praise_of_one_target_and_blame_of_another_in_one_article(head):
         pytest.skip(f"{head} is not trained in this checkout")
     config = load_config(None, {"stance.head": head})
     sentences, mentions = encode_documents(pa.table({"doc_id": ["d"], "sentences": [PRAISE_AND_BLAME]}), config)
-    probs, labels = mention_probabilities(sentences, mentions, config.stance.head)
+    probs, labels = mention_probabilities(sentences, mentions, config)
     stances = {r["target"]: r for r in classify_stances(sentences, mentions, probs, labels).to_pylist()}
     assert stances["Germany"]["label"] == "favor" and stances["Germany"]["n_mentions"] == 3
     assert stances["Russia"]["label"] == "against" and stances["Russia"]["n_mentions"] == 2
