@@ -242,16 +242,36 @@ def parse_override(assignment: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
-    """Read a TOML config (the embedded default when `path` is None), apply dotted
-    overrides from the CLI, and validate the result as a whole."""
-    config_path = Path(path) if path else DEFAULT_CONFIG_PATH
+def read_toml(config_path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's data. `extends = "other.toml"` (relative to the file) reads that file
+    first and lays this one over it, table by table; lists such as the targets are replaced whole."""
     try:
         data = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{config_path}: no such config file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: not valid TOML ({exc})") from None
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    base_path = (config_path.parent / str(base_name)).resolve()
+    if base_path in seen:
+        raise ConfigError(f"{config_path}: extends {base_name}, which extends it back")
+    return deep_merge(read_toml(base_path, (*seen, config_path.resolve())), data)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """Read a TOML config (the embedded default when `path` is None), apply dotted
+    overrides from the CLI, and validate the result as a whole."""
+    config_path = Path(path) if path else DEFAULT_CONFIG_PATH
+    data = read_toml(config_path)
     for dotted, value in (overrides or {}).items():
         _set_dotted(data, dotted, value)
     return validate_config(data, origin=str(config_path))

@@ -40,8 +40,10 @@ _TUNED_LOCK = threading.Lock()
 
 def pipeline_encoder(config: PipelineConfig) -> SentenceEncoder:
     """The encoder as the config sets it, loaded once per process."""
+    from tasks.models.hf_runtime import resolve_device
+
     e = config.encoder
-    return get_encoder(e.model, e.max_length, e.max_tokens_per_batch, e.threads, e.precision, e.backend)
+    return get_encoder(e.model, e.max_length, e.max_tokens_per_batch, e.threads, e.precision, e.backend, str(resolve_device(config.runtime.device)))
 
 
 def tuned_stance_head(head_path: str, encoder: SentenceEncoder) -> TunedStanceHead | None:

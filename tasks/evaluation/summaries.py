@@ -16,12 +16,12 @@ from typing import Any
 import pyarrow as pa
 from rouge_score import rouge_scorer
 
-from tasks.clean import clean_document
+from tasks.clean import clean_document, split_sentences
 from tasks.config import PipelineConfig
 from tasks.encode import encode_documents
 from tasks.evaluation.data_files import read_rows, require_columns
 from tasks.records import CleanDocument, RawDocument, Rejection, RejectReason
-from tasks.summarize import METHOD, summarize_sentences
+from tasks.summarize import METHOD, abstractive_summaries, summarize_sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
 LEAD_SENTENCES = 3
@@ -99,8 +99,10 @@ def clean_articles(articles: list[Article], config: PipelineConfig) -> tuple[lis
     return kept, rejected
 
 
-def pipeline_summary_indexes(cleaned: list[Cleaned], config: PipelineConfig) -> list[list[int]]:
-    """The summary sentence indexes the pipeline picks for each document, in order.
+def pipeline_summaries(cleaned: list[Cleaned], config: PipelineConfig) -> list[tuple[list[str], list[int]]]:
+    """Each document's summary as the pipeline writes it, one sentence per item, with the
+    indexes of the sentences it copies: the picked sentences (extractive) or the generated
+    text split into sentences, copying none (abstractive).
 
     Documents are keyed by position, not by doc_id: two articles with the same text would
     share a doc_id, and the summariser reads each key's rows as one document."""
@@ -108,9 +110,14 @@ def pipeline_summary_indexes(cleaned: list[Cleaned], config: PipelineConfig) -> 
     documents = pa.table({"doc_id": keys, "sentences": [c.document.sentences for c in cleaned]},
                          schema=pa.schema([("doc_id", pa.string()), ("sentences", pa.list_(pa.string()))]))
     sentences, _mentions = encode_documents(documents, config)
+    if config.summary.kind == "abstractive":
+        generated = abstractive_summaries(sentences, config)
+        text = dict(zip(generated.column("doc_id").to_pylist(), generated.column("summary").to_pylist()))
+        return [(split_sentences(text.get(key, "")), []) for key in keys]
     summaries = summarize_sentences(sentences, config.summary)
     picked = dict(zip(summaries.column("doc_id").to_pylist(), summaries.column("summary_sentences").to_pylist()))
-    return [list(picked.get(key, [])) for key in keys]
+    indexes = [list(picked.get(key, [])) for key in keys]
+    return [([item.document.sentences[i] for i in chosen], chosen) for item, chosen in zip(cleaned, indexes)]
 
 
 def lead_sentences(sentences: list[str], n: int = LEAD_SENTENCES) -> list[str]:
@@ -137,17 +144,18 @@ def mean_scores(rows: list[dict[str, Any]], prefix: str) -> dict[str, float]:
     return {name: round(fmean(row[f"{prefix}_{name}"] for row in rows), 2) if rows else 0.0 for name in ROUGE_TYPES}
 
 
-def score_article(scorer: rouge_scorer.RougeScorer, item: Cleaned, picked: list[int]) -> dict[str, Any]:
+def score_article(scorer: rouge_scorer.RougeScorer, item: Cleaned, summary: list[str], copied: list[int]) -> dict[str, Any]:
     """One per-article row, flat so that it goes straight into a Parquet table."""
     sentences = item.document.sentences
     reference = reference_lines(item.article.reference)
-    pipeline = rouge_f(scorer, reference, [sentences[i] for i in picked])
+    pipeline = rouge_f(scorer, reference, summary)
     lead = rouge_f(scorer, reference, lead_sentences(sentences))
     return {
         "id": item.article.id,
         "origin": item.article.origin,
         "n_sentences": len(sentences),
-        "pipeline_sentences": picked,
+        "pipeline_sentences": copied,
+        "pipeline_summary": " ".join(summary),
         **{f"pipeline_{name}": round(value, 4) for name, value in pipeline.items()},
         **{f"lead3_{name}": round(value, 4) for name, value in lead.items()},
     }
@@ -165,9 +173,9 @@ def evaluate_summaries(
     scored article and `rejected` one row per article that was not scored."""
     articles = read_articles(Path(data), article_column, reference_column, limit)
     cleaned, rejected = clean_articles(articles, config)
-    picked = pipeline_summary_indexes(cleaned, config) if cleaned else []
+    summaries = pipeline_summaries(cleaned, config) if cleaned else []
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
-    rows = [score_article(scorer, item, indexes) for item, indexes in zip(cleaned, picked)]
+    rows = [score_article(scorer, item, summary, copied) for item, (summary, copied) in zip(cleaned, summaries)]
     return {
         "data": str(data),
         "n_read": len(articles),
@@ -175,7 +183,7 @@ def evaluate_summaries(
         "n_rejected": len(rejected),
         "rejected_by_reason": dict(Counter(r["reason"] for r in rejected)),
         "rejected": rejected,
-        "method": METHOD,
+        "method": f"abstractive:{config.summary.model}" if config.summary.kind == "abstractive" else METHOD,
         "summary_sentences": config.summary.sentences,
         "lead_sentences": LEAD_SENTENCES,
         "pipeline": mean_scores(rows, "pipeline"),

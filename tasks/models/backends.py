@@ -14,7 +14,7 @@ def _load(auto_class_name: str, model: str, revision: str | None, config: Pipeli
     import transformers
 
     runtime = config.runtime
-    return load_model(getattr(transformers, auto_class_name), model, runtime.device, runtime.dtype, runtime.allow_downloads, revision)
+    return load_model(getattr(transformers, auto_class_name), model, runtime.device, runtime.dtype, runtime.allow_downloads, revision or None)
 
 
 def generation_settings(config: PipelineConfig) -> GenerationSettings:

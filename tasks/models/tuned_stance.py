@@ -59,8 +59,8 @@ class TunedStanceHead(nn.Module):
         self.base_config = base_model.config
         self.n_layers = n_layers
         self.split_layer = int(base_model.config.num_hidden_layers) - n_layers
-        # fp32 whatever precision the shared encoder runs in: the head was trained in fp32.
-        self.layers = nn.ModuleList(copy.deepcopy(layer) for layer in base_model.encoder.layer[self.split_layer :]).float()
+        # fp32 on the CPU whatever the shared encoder runs on: the head was trained so, and is small.
+        self.layers = nn.ModuleList(copy.deepcopy(layer) for layer in base_model.encoder.layer[self.split_layer :]).float().cpu()
         hidden = int(base_model.config.hidden_size)
         self.marker = nn.Parameter(torch.zeros(hidden))
         self.dropout = nn.Dropout(dropout)

@@ -63,3 +63,26 @@ def test_parse_override_reads_toml_values_else_text():
 
 def test_extensions_are_normalised_before_they_are_checked():
     assert load_config(overrides={"input.extensions": ["TXT", "md", ".Html"]}).input.extensions == [".txt", ".md", ".html"]
+
+
+def test_a_config_extends_another_and_replaces_only_what_it_sets(tmp_path):
+    from tasks.config import PROJECT_ROOT
+
+    mine = tmp_path / "mine.toml"
+    mine.write_text(f'extends = "{PROJECT_ROOT / "configs" / "default.toml"}"\n[summary]\nsentences = 5\n[runtime]\ndevice = "cpu"\n')
+    config = load_config(mine)
+    assert config.summary.sentences == 5 and config.summary.lead_weight == load_config().summary.lead_weight
+    assert config.stance.targets == load_config().stance.targets and config.runtime.device == "cpu"
+    loop = tmp_path / "loop.toml"
+    loop.write_text('extends = "loop.toml"\n')
+    with pytest.raises(ConfigError, match="extends it back"):
+        load_config(loop)
+
+
+@pytest.mark.parametrize("name", ["hub-models.toml", "gpu.toml"])
+def test_shipped_example_configs_validate(name):
+    from tasks.config import PROJECT_ROOT
+
+    config = load_config(PROJECT_ROOT / "configs" / name)
+    assert config.summary.kind == "abstractive" and config.sentiment.kind == "classifier" and config.stance.kind == "nli"
+    assert config.runtime.allow_downloads and len(config.stance.targets) == 20

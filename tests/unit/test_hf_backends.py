@@ -140,3 +140,20 @@ def test_config_requires_a_model_for_each_backend():
         load_config(None, {"runtime.device": "gpu0"})
     with pytest.raises(ConfigError, match="negative, neutral or positive"):
         load_config(None, {"sentiment.labels": {"LABEL_0": "bad"}})
+
+
+def test_evaluate_summary_scores_an_abstractive_model(tmp_path, tiny_models):
+    import json
+
+    from tasks.evaluation.summaries import evaluate_summaries
+
+    article = " ".join(SENTENCES[:12])
+    data = tmp_path / "one.jsonl"
+    data.write_text(json.dumps({"article": article, "highlights": "The harbour council voted on the ferry timetable."}) + "\n")
+    config = load_config(None, {"summary.kind": "abstractive", "summary.model": str(tiny_models.bart), "summary.num_beams": 1,
+                                "summary.max_new_tokens": 12, "summary.min_new_tokens": 2, "runtime.device": "cpu"})
+    result = evaluate_summaries(data, config)
+    assert result["n"] == 1 and result["method"] == f"abstractive:{tiny_models.bart}"
+    row = result["per_article"][0]
+    assert row["pipeline_sentences"] == [] and row["pipeline_summary"]
+    assert 0 <= result["pipeline"]["rouge1"] <= 100 and result["lead3"]["rouge1"] > 0

@@ -141,3 +141,32 @@ def test_a_mention_truncated_away_says_nothing_to_the_tuned_head():
     sentence = "The long and winding report, published after many months of delay and argument, finally blamed Russia."
     probs = short.encode([sentence], [Span(0, sentence.index("Russia"), len(sentence) - 1)], head).span_probs
     assert probs.tolist() == [[0.0, 1.0, 0.0]]
+
+
+PARITY_SENTENCES = [
+    "The International Monetary Fund warned on Thursday that Brazil's public debt is rising faster than expected.",
+    "Ministers from both countries praised the agreement as a model for clean technology cooperation.",
+    "Critics said the port strike would disrupt supply chains across Europe for weeks.",
+    "The committee meets again on Tuesday.",
+]
+
+
+@pytest.mark.parametrize("precision, backend, floor", [("bf16", "torch", 0.999), ("fp32", "onnx", 0.998)])
+def test_faster_encoder_paths_keep_parity_with_fp32(encoder, precision, backend, floor):
+    """bf16 (the `auto` choice on CPUs with native bf16) and the ONNX graph against torch fp32."""
+    fast = get_encoder(PACKAGED_MINILM, 256, 2048, precision=precision, backend=backend)
+    assert fast.provenance()["precision"] == precision and fast.provenance()["backend"] == backend
+    spans = [Span(0, 4, 31), Span(1, 0, 9)]  # "International Monetary Fund", "Ministers"
+    reference, candidate = encoder.encode(PARITY_SENTENCES, spans), fast.encode(PARITY_SENTENCES, spans)
+    assert np.sum(reference.sentence_vectors * candidate.sentence_vectors, axis=1).min() >= floor
+    head = load_linear_head(resolve_resource("data/models/stance-linear"))
+    features = [np.hstack([e.sentence_vectors[[0, 1]], e.span_vectors, e.window_vectors]) for e in (reference, candidate)]
+    assert (head.predict_proba(features[0]).argmax(1) == head.predict_proba(features[1]).argmax(1)).all()
+
+
+def test_the_onnx_graph_cannot_feed_the_tuned_head():
+    from tasks.encode import tuned_stance_head
+
+    onnx = get_encoder(PACKAGED_MINILM, 256, 2048, backend="onnx")
+    with pytest.raises(ValueError, match="encoder.backend = 'torch'"):
+        onnx.encode(CLEAR_CASES, CLEAR_SPANS, tuned_stance_head(load_config().stance.head, onnx))
