@@ -59,3 +59,21 @@ def build_tiny_models(root: Path) -> TinyModels:
         two_label_sentiment=tiny_classifier(root / "tiny-sst2", ["negative", "positive"]),
         nli=tiny_classifier(root / "tiny-nli", ["entailment", "neutral", "contradiction"]),
     )
+
+
+def tiny_byte_level_bart(folder: Path, corpus: list[str]) -> Path:
+    """A BART with a byte-level BPE tokenizer trained here on `corpus`: the tokenizer family
+    of bart-large-cnn and distilbart, where a word's leading space is part of its token."""
+    from tokenizers import ByteLevelBPETokenizer, processors
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>"])
+    bpe._tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                        unk_token="<unk>", model_max_length=128)
+    config = BartConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=128,
+                        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=0, init_std=0.5)
+    torch.manual_seed(0)
+    return save(BartForConditionalGeneration(config), tokenizer, folder)

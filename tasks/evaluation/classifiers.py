@@ -26,7 +26,7 @@ SENTIMENT_NAMES = {"-1": "negative", "0": "neutral", "1": "positive", "negative"
 def model_ids(config: PipelineConfig, task: str) -> dict:
     """The models behind one task's numbers: a Hugging Face backend's provenance, or the
     encoder and head with their weight sha256."""
-    backend = backend_provenance(config).get(task)
+    backend = backend_provenance(config, (task,)).get(task)
     if backend:
         return backend
     head = resolve_resource(getattr(config, task).head)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from transformers import GenerationConfig
 
-from tasks.models.encoder import token_budget_batches
 from tasks.models.hf_runtime import LoadedModel
 
 MAX_ROUNDS = 8  # reduce rounds; each shrinks the text, so this is a guard, not a budget
+REDUCE_MARGIN = 8  # tokens: a summary can re-tokenise a little longer than it was generated
 
 
 class SummaryLengthError(ValueError):
@@ -56,25 +57,27 @@ class Seq2SeqSummarizer:
         self.prefix_ids: list[int] = self.tokenizer(settings.prefix, add_special_tokens=False)["input_ids"] if settings.prefix else []
         self.head_ids, self.tail_ids = special_token_frame(self.tokenizer)
         self.window = self.input_limit() - len(self.prefix_ids) - len(self.head_ids) - len(self.tail_ids)
-        if self.window < 2 * settings.max_new_tokens:
+        if self.window < 2 * settings.max_new_tokens + REDUCE_MARGIN:
             # Two window summaries must fit one window, or the reduce step cannot shrink anything.
             raise SummaryLengthError(
-                f"summary.max_new_tokens ({settings.max_new_tokens}) must be at most half the model's input window "
+                f"summary.max_new_tokens ({settings.max_new_tokens}) must be at most half the model's input window less {REDUCE_MARGIN} "
                 f"({self.window} tokens after the prefix and special tokens)")
 
     def input_limit(self) -> int:
         """The longest input the model takes: the config's, else the smaller of the
         tokenizer's and the position embeddings' limits."""
-        if self.settings.max_input_tokens:
-            return self.settings.max_input_tokens
         limits = [self.tokenizer.model_max_length, getattr(self.loaded.model.config, "max_position_embeddings", None)]
         usable = [int(x) for x in limits if x and int(x) < 1_000_000]  # tokenizers say 1e30 when they do not know
-        return min(usable) if usable else 512
+        model_limit = min(usable) if usable else 512
+        return min(self.settings.max_input_tokens, model_limit) if self.settings.max_input_tokens else model_limit
 
     def windows(self, texts: list[str]) -> list[list[int]]:
         """Token windows of at most `self.window` tokens, cut between sentences where it can
         and inside a sentence only when that sentence alone is longer than a window."""
-        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        # Every sentence after the first with its leading space, as it stands in the running text:
+        # byte-level BPE (BART, RoBERTa) codes "␣The" and "The" differently.
+        spaced = [t if k == 0 else " " + t for k, t in enumerate(texts)]
+        ids = self.tokenizer(spaced, add_special_tokens=False)["input_ids"] if texts else []
         windows: list[list[int]] = []
         current: list[int] = []
         for sentence in ids:
@@ -88,13 +91,18 @@ class Seq2SeqSummarizer:
             windows.append(current)
         return windows
 
-    def generation_config(self):
-        config = self.loaded.model.generation_config.__class__.from_dict(self.loaded.model.generation_config.to_dict())
+    def generation_config(self) -> GenerationConfig:
+        """A fresh config: the model's token ids, and every decoding setting from ours. It also
+        replaces the model's own, so no shipped default (a repetition penalty, a time limit)
+        can be merged back in by `generate`."""
+        shipped = self.loaded.model.generation_config
         s = self.settings
-        config.update(do_sample=False, num_beams=s.num_beams, max_new_tokens=s.max_new_tokens, min_new_tokens=s.min_new_tokens,
-                      no_repeat_ngram_size=s.no_repeat_ngram_size, length_penalty=s.length_penalty, early_stopping=True,
-                      max_length=None, min_length=0, temperature=None, top_k=None, top_p=None)
-        return config
+        return GenerationConfig(
+            decoder_start_token_id=shipped.decoder_start_token_id, bos_token_id=shipped.bos_token_id,
+            eos_token_id=shipped.eos_token_id, pad_token_id=shipped.pad_token_id,
+            forced_bos_token_id=shipped.forced_bos_token_id, forced_eos_token_id=shipped.forced_eos_token_id,
+            do_sample=False, num_beams=s.num_beams, max_new_tokens=s.max_new_tokens, min_new_tokens=s.min_new_tokens,
+            no_repeat_ngram_size=s.no_repeat_ngram_size, length_penalty=s.length_penalty, early_stopping=True)
 
     def generate(self, windows: list[list[int]]) -> list[str]:
         """One summary per token window, generated in length-sorted batches."""
@@ -102,8 +110,8 @@ class Seq2SeqSummarizer:
         inputs = [self.head_ids + self.prefix_ids + w + self.tail_ids for w in windows]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         config = self.generation_config()
-        budget = self.settings.batch_size * max((len(x) for x in inputs), default=1)
-        for batch in token_budget_batches([len(x) for x in inputs], budget):
+        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))  # similar lengths share a batch
+        for batch in (order[k : k + self.settings.batch_size] for k in range(0, len(order), self.settings.batch_size)):
             width = max(len(inputs[i]) for i in batch)
             input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
             attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -111,6 +119,7 @@ class Seq2SeqSummarizer:
                 input_ids[row, : len(inputs[i])] = torch.tensor(inputs[i])
                 attention[row, : len(inputs[i])] = 1
             with self.loaded.lock, torch.inference_mode():
+                self.loaded.model.generation_config = config
                 generated = self.loaded.model.generate(input_ids=input_ids.to(self.loaded.device),
                                                        attention_mask=attention.to(self.loaded.device), generation_config=config)
             for row, text in zip(batch, self.tokenizer.batch_decode(generated, skip_special_tokens=True)):
@@ -135,6 +144,8 @@ class Seq2SeqSummarizer:
                 results[d].rounds += 1
                 if len(summaries) == 1:
                     results[d].text = summaries[0]
-                else:
-                    pending[d] = self.windows(summaries)  # reduce: the window summaries, summarised again
+                    continue
+                pending[d] = self.windows(summaries)  # reduce: the window summaries, summarised again
+                if len(pending[d]) >= len(summaries):
+                    raise SummaryLengthError(f"the reduce step did not shrink ({len(summaries)} windows stayed {len(pending[d])}); lower summary.max_new_tokens")
         raise SummaryLengthError(f"articles still had several windows after {MAX_ROUNDS} reduce rounds")

@@ -2,6 +2,7 @@
 or a Hugging Face summariser, sentiment classifier or NLI model (loaded once per process)."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from tasks.config import PipelineConfig
@@ -39,14 +40,16 @@ def nli_stance(config: PipelineConfig) -> ZeroShotStance:
     return ZeroShotStance(loaded, config.stance.templates, config.encoder.max_length)
 
 
-def backend_provenance(config: PipelineConfig) -> dict[str, Any]:
+def backend_provenance(config: PipelineConfig, tasks: tuple[str, ...] = ("summarizer", "sentiment", "stance")) -> dict[str, Any]:
     """Id, revision, weight sha256, device and dtype of every Hugging Face model the config
-    uses, loading (and so checking) each one before any work starts."""
+    uses for `tasks`, loading (and so checking) each one before any work starts."""
     models: dict[str, Any] = {}
-    if config.summary.kind == "abstractive":
-        models["summarizer"] = {"kind": "abstractive", **abstractive_summarizer(config).loaded.provenance()}
-    if config.sentiment.kind == "classifier":
+    if "summarizer" in tasks and config.summary.kind == "abstractive":
+        summarizer = abstractive_summarizer(config)
+        models["summarizer"] = {"kind": "abstractive", **summarizer.loaded.provenance(), "generation": asdict(summarizer.settings),
+                                "input_window_tokens": summarizer.window}
+    if "sentiment" in tasks and config.sentiment.kind == "classifier":
         models["sentiment"] = {"kind": "classifier", **sentiment_classifier(config).loaded.provenance()}
-    if config.stance.kind == "nli":
-        models["stance"] = {"kind": "nli", **nli_stance(config).loaded.provenance()}
+    if "stance" in tasks and config.stance.kind == "nli":
+        models["stance"] = {"kind": "nli", **nli_stance(config).loaded.provenance(), "templates": config.stance.templates}
     return models

@@ -102,12 +102,14 @@ class ZeroShotStance:
             raise LabelMappingError(f"stance.templates needs a hypothesis for {', '.join(missing)}")
         self.loaded = loaded
         self.templates = templates
-        label2id = {str(k).lower(): int(v) for k, v in loaded.model.config.label2id.items()}
-        try:
-            self.entailment, self.contradiction = label2id["entailment"], label2id["contradiction"]
-        except KeyError as exc:
+        names = [name.lower() for name in model_labels(loaded)]
+        entailment = [i for i, name in enumerate(names) if name.startswith("entail")]
+        # Three-way NLI models say contradiction; two-way ones (entailment / not_entailment) the complement.
+        against = [i for i, name in enumerate(names) if name.startswith("contra")] or [i for i, name in enumerate(names) if name.startswith("not_entail")]
+        if not entailment or not against:
             raise LabelMappingError(f"{loaded.model_id} is not an NLI model: its labels are {', '.join(model_labels(loaded))}, "
-                                    "need 'entailment' and 'contradiction'") from exc
+                                    "need 'entailment' and 'contradiction' (or 'not_entailment')")
+        self.entailment, self.contradiction = entailment[0], against[0]
         self.max_length = max_length
         self.max_tokens_per_batch = max_tokens_per_batch
 

@@ -35,7 +35,9 @@ class LoadedModel:
     lock: threading.Lock
 
     def provenance(self) -> dict[str, str | None]:
-        return {"id": self.model_id, "path": str(self.folder), "revision": self.revision,
+        # A hub snapshot's folder name is the commit it came from: more exact than the config's revision.
+        revision = self.folder.name if self.folder.parent.name == "snapshots" else self.revision
+        return {"id": self.model_id, "path": str(self.folder), "revision": revision,
                 "weights_sha256": weights_sha256(self.folder), "device": str(self.device), "dtype": self.dtype}
 
 
@@ -48,14 +50,33 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def cuda_has_native_bf16(device: torch.device) -> bool:
+    """Ampere (compute capability 8.0) and newer; torch's own check also counts emulation."""
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
 def resolve_dtype(dtype: str, device: torch.device) -> str:
-    """`auto`: bf16 on a GPU that has it, fp16 on an older GPU, fp32 on the CPU (the CPU's
-    own fast path is the encoder's `encoder.precision`, measured separately)."""
+    """`auto`: bf16 on a GPU that has it natively, fp16 on an older GPU, fp32 on the CPU (the
+    CPU's own fast path is the encoder's `encoder.precision`, measured separately)."""
     if dtype != "auto":
         return dtype
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if cuda_has_native_bf16(device) else "fp16"
     return "fp32"
+
+
+def looks_like_hub_id(model: str) -> bool:
+    """'name' or 'org/name' as the hub spells ids (a path with more parts, or starting with
+    '.', '/' or '~', is a folder)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        return False
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        return False
+    return True
 
 
 def local_folder(model: str, allow_downloads: bool, revision: str | None) -> Path:
@@ -63,14 +84,14 @@ def local_folder(model: str, allow_downloads: bool, revision: str | None) -> Pat
     folder = Path(model).expanduser()
     if folder.is_dir():
         return folder
-    if model.startswith((".", "/", "~")) or folder.suffix:
+    if not looks_like_hub_id(model):
         raise ModelLoadError(f"model folder not found: {model}")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
         return Path(snapshot_download(model, revision=revision, local_files_only=not allow_downloads,
-                                      allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "spiece.model", "*.tiktoken"]))
+                                      allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.spm", "*.tiktoken"]))
     except LocalEntryNotFoundError as exc:
         raise ModelLoadError(
             f"model {model!r} is not a local folder and not in the Hugging Face cache; "

@@ -157,3 +157,50 @@ def test_evaluate_summary_scores_an_abstractive_model(tmp_path, tiny_models):
     row = result["per_article"][0]
     assert row["pipeline_sentences"] == [] and row["pipeline_summary"]
     assert 0 <= result["pipeline"]["rouge1"] <= 100 and result["lead3"]["rouge1"] > 0
+
+
+def test_byte_level_bpe_windows_keep_the_spaces_between_sentences(tmp_path):
+    """BART's tokenizer codes a word with its leading space: windows must hold the running
+    text's tokens, not each sentence's tokens glued together."""
+    from tests.tiny_models import tiny_byte_level_bart
+
+    folder = tiny_byte_level_bart(tmp_path / "bpe-bart", SENTENCES)
+    model = summarizer(folder)
+    assert (model.head_ids, model.tail_ids) == ([0], [2])  # <s> ... </s>
+    windows = model.windows(SENTENCES[:3])
+    assert len(windows) == 1 and model.tokenizer.decode(windows[0]) == " ".join(SENTENCES[:3])
+    assert model.summarize_many([SENTENCES[:3]])[0].rounds == 1
+
+
+def test_generate_batches_hold_at_most_batch_size_windows(tiny_models, monkeypatch):
+    model = summarizer(tiny_models.bart, GenerationSettings(num_beams=1, max_new_tokens=4, min_new_tokens=1, batch_size=3))
+    rows = []
+    original = model.loaded.model.generate
+    monkeypatch.setattr(model.loaded.model, "generate", lambda **kw: rows.append(len(kw["input_ids"])) or original(**kw))
+    outputs = model.generate([[1000 + i] * (5 + i) for i in range(8)])
+    assert len(outputs) == 8 and rows == [3, 3, 2]
+
+
+def test_an_input_limit_above_the_model_s_is_capped(tiny_models):
+    model = summarizer(tiny_models.bart, GenerationSettings(num_beams=1, max_new_tokens=12, min_new_tokens=1, max_input_tokens=400))
+    assert model.input_limit() == 128
+    assert model.summarize_many([SENTENCES])[0].text  # no index error past the position embeddings
+
+
+def test_shipped_generation_defaults_cannot_leak_in(tiny_models):
+    """A repetition penalty or length limit in the model's own generation config changes nothing:
+    every decoding setting comes from the newsflow config."""
+    model = summarizer(tiny_models.bart)
+    before = model.summarize_many([SENTENCES[:4]])[0].text
+    model.loaded.model.generation_config.repetition_penalty = 5.0
+    model.loaded.model.generation_config.max_length = 3
+    assert model.summarize_many([SENTENCES[:4]])[0].text == before
+
+
+def test_two_way_nli_models_score_entailment_against_not_entailment(tmp_path):
+    from tests.tiny_models import tiny_classifier
+
+    folder = tiny_classifier(tmp_path / "two-way-nli", ["entailment", "not_entailment"])
+    model = ZeroShotStance(load_model(AutoModelForSequenceClassification, str(folder), "cpu", "fp32"), load_config().stance.templates)
+    assert (model.entailment, model.contradiction) == (0, 1)
+    assert np.allclose(model.predict_proba(["Critics attacked Chile."], ["Chile"]).sum(), 1.0, atol=1e-5)
