@@ -64,15 +64,16 @@ def run(
     print_run_summary(summary)
 
 
-def load_or_exit(config: Optional[Path], settings: list[str]) -> dict[str, Any]:
-    """The --set overrides, once the config with them is known good (exit 2 otherwise)."""
+def load_or_exit(config: Optional[Path], settings: list[str], resolved: bool = False) -> Any:
+    """The --set overrides (or, `resolved`, the config itself), once the config with them is
+    known good (exit 2 otherwise)."""
     try:
         overrides = collect_overrides([], None, None, settings)
-        load_config(config, overrides)
+        loaded = load_config(config, overrides)
     except ConfigError as exc:
         console.print(f"[red]config error:[/red] {exc}")
         raise typer.Exit(2)
-    return overrides
+    return loaded if resolved else overrides
 
 
 @app.command()
@@ -175,9 +176,88 @@ def evaluate_summary_command(data: Path = DATA_OPTION, config: Optional[Path] = 
     run_evaluation("summary", data, config, settings, as_json, {"article": article_column, "reference": reference_column})
 
 
+def prefect_states(run_ids: list[str]) -> dict[str, str]:
+    """Each run's state on the Prefect server named by PREFECT_API_URL; {} without one
+    (starting an ephemeral server only to list runs would cost seconds)."""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        return {}
+    from prefect import get_client
+
+    states: dict[str, str] = {}
+    try:
+        with get_client(sync_client=True) as client:
+            for run_id in run_ids:
+                try:
+                    states[run_id] = client.read_flow_run(run_id).state_name or ""
+                except Exception:  # noqa: BLE001  (a run made under another API is simply not there)
+                    states[run_id] = "not on this server"
+    except Exception:  # noqa: BLE001  (server unreachable: the run records still answer)
+        return {}
+    return states
+
+
+@app.command()
+def runs(
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="output root (default: the config's output.root)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c"),
+    limit: int = typer.Option(20, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json", help="the run records as a JSON list on stdout"),
+) -> None:
+    """Recent runs from the run records under the output root (with Prefect's state when a server is set)."""
+    from tasks.run_record import read_run_records
+
+    root = output or load_or_exit(config, [], resolved=True).output.root
+    records = read_run_records(root)[:limit]
+    states = prefect_states([r["run_id"] for r in records])
+    if as_json:
+        print(json.dumps([{**r, "prefect_state": states.get(r["run_id"])} for r in records], default=str))
+        return
+    table = Table(title=f"newsflow runs in {root}")
+    for column in ("run id", "name", "deployment", "status", "started (UTC)", "duration", "kept", "rejected", *(["Prefect state"] if states else [])):
+        table.add_column(column)
+    for r in records:
+        table.add_row(r["run_id"], r["flow_run_name"] or "", r["deployment"] or "", r["status"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                      f"{r['duration_s']:.1f} s", str(r["n_kept"]), str(r["n_rejected"]), *([states.get(r["run_id"], "")] if states else []))
+    Console().print(table if records else f"no runs recorded under {root}")
+
+
+@app.command()
+def show(
+    run_id: str = typer.Argument(..., help="a run id (or its first characters) from `newsflow runs`"),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="output root (default: the config's output.root)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c"),
+    rows: int = typer.Option(5, "--rows", min=0, help="documents to print"),
+) -> None:
+    """A run's report and a sample of its documents."""
+    from rich.markdown import Markdown
+
+    from flows.report import document_rows, run_report_markdown
+    from tasks.run_record import read_run_records
+
+    root = output or load_or_exit(config, [], resolved=True).output.root
+    matches = [r for r in read_run_records(root) if r["run_id"].startswith(run_id)]
+    if len(matches) != 1:
+        console.print(f"[red]{'no run' if not matches else 'several runs'} matching {run_id!r} under {root}[/red]")
+        raise typer.Exit(2)
+    record = matches[0]
+    out = Console()
+    out.print(Markdown(run_report_markdown(record)))
+    sample = document_rows(record.get("outputs", []), limit=rows)
+    if sample:
+        table = Table(title=f"first {len(sample)} documents")
+        for column in ("title", "sentiment", "top stances", "summary"):
+            table.add_column(column)
+        for row in sample:
+            table.add_row(row["title"], row["sentiment"], row["top_stances"], row["summary"])
+        out.print(table)
+
+
 def print_run_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"newsflow run {summary['run_id']}", show_header=False)
-    table.add_row("documents", f"{summary['n_kept']} kept, {summary['n_rejected']} rejected, {summary['n_read']} read")
+    skipped = f", {summary['n_skipped']} skipped (already in the output)" if summary.get("n_skipped") else ""
+    table.add_row("documents", f"{summary['n_kept']} kept, {summary['n_rejected']} rejected{skipped}, {summary['n_read']} read")
     for reason, count in summary["rejected_by_reason"].items():
         table.add_row(f"  rejected: {reason}", str(count))
     outputs = summary["outputs"]

@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
 
+from flows.report import publish_run_artifacts
 from tasks.clean import clean_task
 from tasks.config import PipelineConfig, load_config
 from tasks.deduplicate import deduplicate_task
@@ -55,6 +56,7 @@ def finalize_run(
         outputs.append(write_table(context, "rejected", "all", rejected)[0])
     n_read = sum(r.rows + r.rejected_rows for r in ingested) + len(listing)
     n_kept = sum(r.rows for r in stage_refs.get("write", []))
+    n_skipped = sum(r.skipped_rows for r in stage_refs.get("deduplicate", []))  # read = kept + rejected + skipped
     stages = {"ingest": ingested, **stage_refs}
     finished = now_utc()
     record = {
@@ -63,7 +65,7 @@ def finalize_run(
         "duration_s": round((finished - context.started_at).total_seconds(), 3),
         "parameters": parameters, "config": config.model_dump(mode="json"), "config_sha256": context.config_sha256,
         "code_version": code_version(), "models": models, "libraries": library_versions(),
-        "n_read": n_read, "n_kept": n_kept, "n_rejected": rejected.num_rows,
+        "n_read": n_read, "n_kept": n_kept, "n_rejected": rejected.num_rows, "n_skipped": n_skipped,
         "counts": {"files": n_files, "read": n_read, **{stage: sum(r.rows for r in refs) for stage, refs in stages.items()}},
         "rejected_by_reason": count_reasons(rejected),
         "stage_seconds": {stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
@@ -99,9 +101,13 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
         logger.info("ingest: %d records read into %d shards, %d rejected", sum(r.rows for r in ingested), n, sum(r.rejected_rows for r in ingested))
         cleaned = [f.result() for f in [named(clean_task, "clean", i, n).submit(ref, i, config.clean, staging) for i, ref in enumerate(ingested)]]
         stage_refs["clean"] = cleaned
-        unique = deduplicate_task.submit(cleaned, staging).result()
+        unique = deduplicate_task.submit(cleaned, staging, config.output.root if config.run.incremental else None).result()
         stage_refs["deduplicate"] = unique
-        logger.info("clean: %d documents kept, %d rejected", sum(r.rows for r in unique), sum(r.rejected_rows for r in unique))
+        skipped = sum(r.skipped_rows for r in unique)
+        logger.info("clean: %d documents kept, %d rejected%s", sum(r.rows for r in unique), sum(r.rejected_rows for r in unique),
+                    f", {skipped} skipped as already in the output" if config.run.incremental else "")
+        if config.run.incremental and not sum(r.rows for r in unique):
+            logger.info("nothing new: every document read is already in %s", config.output.root)
         futures: dict[str, list] = {s: [] for s in ("encode", "summarize", "sentiment", "stance", "write")}
         for i, ref in enumerate(unique):
             encoded = named(encode_task, "encode", i, n).submit(ref, config, staging)
@@ -113,15 +119,18 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
                 futures[stage].append(future)
         for stage, stage_futures in futures.items():
             stage_refs[stage] = [f.result() for f in stage_futures]
-            logger.info("%s: %d shards done in %.1f s of task time", stage, len(stage_futures), sum(r.seconds for r in stage_refs[stage]))
+            logger.info("%s: %d rows in %d shards, %.1f s of task time", stage, sum(r.rows for r in stage_refs[stage]), len(stage_futures),
+                        sum(r.seconds for r in stage_refs[stage]))
     except Exception as exc:
         # The record of a failed run says so; the original error is what the run raises.
         try:
-            finalize_run(context, config, parameters, models, len(files), listing, ingested, stage_refs, "failed", f"{type(exc).__name__}: {exc}")
+            failed = finalize_run(context, config, parameters, models, len(files), listing, ingested, stage_refs, "failed", f"{type(exc).__name__}: {exc}")
+            publish_run_artifacts(failed)
         except Exception as record_error:  # noqa: BLE001
             logger.error("could not write the failed run's record: %s", record_error)
         raise
     summary = finalize_run(context, config, parameters, models, len(files), listing, ingested, stage_refs, "completed", None)
+    publish_run_artifacts(summary)
     remove_staging(Path(staging))
     logger.info("run %s: %d read, %d kept, %d rejected", run_id, summary["n_read"], summary["n_kept"], summary["n_rejected"])
     return summary

@@ -65,6 +65,7 @@ class OutputConfig(Section):
 
 class RunConfig(Section):
     shard_size: int = Field(default=500, ge=1, le=100_000)
+    incremental: bool = Field(default=False, description="skip documents whose doc_id is already in the output's documents table")
 
 
 class CleanConfig(Section):

@@ -1,5 +1,7 @@
 """Exact-duplicate removal across all shards of a run: the first document with a given
-doc_id (sha256 of its normalised text) is kept, later ones are rejected as `duplicate`."""
+doc_id (sha256 of its normalised text) is kept, later ones are rejected as `duplicate`.
+In an incremental run, documents already in the output's `documents` table are skipped
+(counted in the run record, not processed again)."""
 from __future__ import annotations
 
 import time
@@ -34,21 +36,32 @@ def find_duplicates(shards: list[pa.Table]) -> list[dict[int, Rejection]]:
     return found
 
 
-def deduplicate_shards(shards: list[ShardRef], staging_dir: str) -> list[ShardRef]:
-    """Only the keys are read for the whole run; a shard is rewritten only if it holds a duplicate."""
+def known_doc_ids(output_root: str) -> set[str]:
+    """The doc_ids already in the output's documents table: one column of its Parquet files."""
+    folder = Path(output_root) / "documents"
+    files = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
+    return {doc_id for f in files for doc_id in pq.read_table(f, columns=["doc_id"]).column("doc_id").to_pylist()}
+
+
+def deduplicate_shards(shards: list[ShardRef], staging_dir: str, skip_known_in: str | None = None) -> list[ShardRef]:
+    """Only the keys are read for the whole run; a shard is rewritten only if it loses rows.
+    `skip_known_in`: an output root whose documents are skipped (incremental runs)."""
     started = time.perf_counter()
+    known = known_doc_ids(skip_known_in) if skip_known_in else set()
     keys = [read_shard(ref, ["doc_id", "origin"]) for ref in shards]
     result = []
-    for ref, duplicates in zip(shards, find_duplicates(keys)):
-        if not duplicates:  # the clean shard stands as it is; its time stays clean's
+    for ref, key, duplicates in zip(shards, keys, find_duplicates(keys)):
+        skipped = {row for row, doc_id in enumerate(key.column("doc_id").to_pylist()) if doc_id in known} - set(duplicates)
+        if not duplicates and not skipped:  # the clean shard stands as it is; its time stays clean's
             result.append(replace(ref, stage=STAGE, seconds=0.0))
             continue
         table = read_shard(ref)
-        kept = table.filter(pa.array([row not in duplicates for row in range(table.num_rows)]))
+        kept = table.filter(pa.array([row not in duplicates and row not in skipped for row in range(table.num_rows)]))
         rejected = rejections_table(list(duplicates.values()))
         if ref.rejected_path:  # keep what cleaning rejected in this shard too
             rejected = pa.concat_tables([pq.read_table(ref.rejected_path).cast(rejected.schema), rejected])
-        result.append(write_shard(Path(staging_dir), STAGE, ref.index, kept, rejected=rejected, started=started))
+        written = write_shard(Path(staging_dir), STAGE, ref.index, kept, rejected=rejected if rejected.num_rows else None, started=started)
+        result.append(replace(written, skipped_rows=len(skipped)))
     return result
 
 

@@ -100,4 +100,5 @@ class ShardRef:
     parts: dict[str, str] = field(default_factory=dict)  # further named staging files of this shard
     rejected_path: str | None = None  # staging file of the records this stage rejected
     rejected_rows: int = 0
+    skipped_rows: int = 0  # incremental runs: documents already in the output, not processed again
     seconds: float = 0.0

@@ -69,7 +69,7 @@ RUNS_SCHEMA = pa.schema([
     ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()),
     ("parameters", pa.string()), ("config", pa.string()), ("config_sha256", pa.string()),
     ("code_version", pa.string()), ("models", pa.string()), ("libraries", pa.string()),
-    ("n_read", pa.int64()), ("n_kept", pa.int64()), ("n_rejected", pa.int64()),
+    ("n_read", pa.int64()), ("n_kept", pa.int64()), ("n_rejected", pa.int64()), ("n_skipped", pa.int64()),
     ("counts", pa.string()), ("rejected_by_reason", pa.string()), ("stage_seconds", pa.string()), ("outputs", pa.string()),
 ])
 
@@ -84,3 +84,19 @@ def write_run_record(context: RunContext, record: dict[str, Any]) -> str:
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
+
+
+JSON_COLUMNS = ("parameters", "config", "models", "libraries", "counts", "rejected_by_reason", "stage_seconds", "outputs")
+
+
+def read_run_records(output_root: str | Path) -> list[dict[str, Any]]:
+    """Every run recorded under an output root, newest first, with its JSON parts parsed."""
+    folder = Path(output_root) / "runs"
+    if not folder.is_dir():
+        return []
+    rows = pq.ParquetDataset(str(folder)).read().to_pylist()
+    for row in rows:
+        for key in JSON_COLUMNS:
+            if isinstance(row.get(key), str):
+                row[key] = json.loads(row[key])
+    return sorted(rows, key=lambda r: r["started_at"], reverse=True)

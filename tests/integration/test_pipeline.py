@@ -185,3 +185,61 @@ def test_hugging_face_backends_run_the_whole_pipeline(prefect_harness, tmp_path,
     assert models["summarizer"]["path"] == str(tiny_models.bart) and models["stance"]["kind"] == "nli"
     assert models["sentiment"]["kind"] == "classifier" and len(models["sentiment"]["weights_sha256"]) == 64
     assert models["encoder"]["precision"] in {"fp32", "bf16"} and models["encoder"]["backend"] == "torch"
+
+
+def test_each_run_publishes_its_report_documents_and_outputs_as_artifacts(sample_runs):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.report import DOCUMENTS_KEY, OUTPUTS_KEY, RUN_REPORT_KEY
+
+    _, first, second = sample_runs
+    with get_client(sync_client=True) as client:
+        reports = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[RUN_REPORT_KEY])))
+        documents = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[DOCUMENTS_KEY])))
+        outputs = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[OUTPUTS_KEY])))
+    by_run = {str(a.flow_run_id): a for a in reports}
+    assert {first["run_id"], second["run_id"]} <= set(by_run)  # one report per run, under one key: the UI keeps the history
+    report = by_run[first["run_id"]].data
+    assert f"{first['n_kept']} kept" in report and "| duplicate | 1 |" in report and "## Strongest stances" in report
+    assert "| encode |" in report and first["outputs"][0]["path"] in report
+    table = next(a for a in documents if str(a.flow_run_id) == first["run_id"])
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert len(rows) == first["n_kept"] and {"title", "summary", "sentiment", "top_stances"} <= set(rows[0])
+    assert any(str(a.flow_run_id) == first["run_id"] and "documents" in a.data for a in outputs)
+
+
+def test_runs_and_show_read_the_run_records(sample_runs):
+    from tests.integration.test_cli import newsflow
+
+    output, first, second = sample_runs
+    listed = newsflow("runs", "--output", str(output), "--json", cwd=output)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    records = json.loads(listed.stdout)
+    assert [r["run_id"] for r in records] == [second["run_id"], first["run_id"]]  # newest first
+    assert records[1]["n_kept"] == first["n_kept"] and records[1]["status"] == "completed"
+    shown = newsflow("show", first["run_id"][:8], "--output", str(output), "--rows", "2", cwd=output)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert first["run_id"] in shown.stdout and f"{first['n_kept']} kept" in shown.stdout and "first 2 documents" in shown.stdout
+    missing = newsflow("show", "nosuchrun", "--output", str(output), cwd=output)
+    assert missing.returncode == 2 and "no run matching" in missing.stderr
+
+
+def test_an_incremental_rerun_over_a_drop_folder_keeps_only_new_documents(prefect_harness, tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    for name in ("imf_warns_brazil_debt.txt", "nato_air_defence_timeline.txt"):
+        (drop / name).write_bytes((SAMPLES / name).read_bytes())
+    output = tmp_path / "out"
+    first = run_pipeline([str(drop)], output, **{"run.incremental": True})
+    assert first["n_kept"] == 2 and first["n_skipped"] == 0
+    again = run_pipeline([str(drop)], output, **{"run.incremental": True})
+    assert again["status"] == "completed" and again["n_kept"] == 0 and again["n_skipped"] == 2
+    assert again["n_read"] == again["n_kept"] + again["n_rejected"] + again["n_skipped"]
+    (drop / "port_strike_daily_courier.txt").write_bytes((SAMPLES / "port_strike_daily_courier.txt").read_bytes())
+    third = run_pipeline([str(drop)], output, **{"run.incremental": True})
+    assert third["n_kept"] == 1 and third["n_skipped"] == 2
+    documents = pd.read_parquet(output / "documents")
+    assert documents.doc_id.is_unique and len(documents) == 3  # nothing written twice
+    runs = pd.read_parquet(output / "runs").set_index("run_id")
+    assert runs.loc[again["run_id"], "n_skipped"] == 2
