@@ -13,6 +13,7 @@ from rich.table import Table
 
 import flows  # noqa: F401  (telemetry off before prefect loads)
 from flows.report import sentiment_counts, top_stances
+from flows.server import DEFAULT_PORT, healthy, read_state, start_server, stop_server, use_running_server
 from tasks.config import PROJECT_ROOT, ConfigError, load_config, parse_override
 from tasks.models.newsmtsc import NEWSMTSC
 
@@ -52,6 +53,8 @@ def run(
     except ConfigError as exc:
         console.print(f"[red]config error:[/red] {exc}")
         raise typer.Exit(2)
+    api = use_running_server()  # before prefect is imported: its settings are read once
+    console.print(f"Prefect API: {api}" if api else "Prefect API: ephemeral (start a server with `newsflow server start` to keep runs in the UI)")
     from flows.pipeline import news_pipeline  # heavy imports only once the config is known good
 
     try:
@@ -206,6 +209,7 @@ def runs(
     as_json: bool = typer.Option(False, "--json", help="the run records as a JSON list on stdout"),
 ) -> None:
     """Recent runs from the run records under the output root (with Prefect's state when a server is set)."""
+    use_running_server()  # before prefect is imported (tasks import it): its settings are read once
     from tasks.run_record import read_run_records
 
     root = output or load_or_exit(config, [], resolved=True).output.root
@@ -252,6 +256,96 @@ def show(
         for row in sample:
             table.add_row(row["title"], row["sentiment"], row["top_stances"], row["summary"])
         out.print(table)
+
+
+server_app = typer.Typer(no_args_is_help=True, help="A local Prefect server (and its UI) on loopback.")
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start(port: int = typer.Option(DEFAULT_PORT, "--port", min=1, max=65535)) -> None:
+    """Start the Prefect server in the background and wait until it answers."""
+    try:
+        state = start_server(port)
+    except RuntimeError as exc:
+        console.print(f"[red]server failed:[/red] {exc}")
+        raise typer.Exit(1)
+    print(f"Prefect server running (pid {state.pid})\nUI:  {state.ui_url}\nAPI: {state.api_url}\nlog: {state.log}")
+    print("`newsflow run` uses it from now on; other tools: export PREFECT_API_URL=" + state.api_url)
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the server that `newsflow server start` started."""
+    state = stop_server()
+    print(f"stopped the Prefect server (pid {state.pid}, port {state.port})" if state else "no newsflow server was running")
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Whether the server is running, and where."""
+    state = read_state()
+    if state and healthy(state.api_url):
+        print(f"running (pid {state.pid})\nUI:  {state.ui_url}\nAPI: {state.api_url}")
+        return
+    print("not running" + (f" (stale state from pid {state.pid})" if state else ""))
+    raise typer.Exit(3)
+
+
+@app.command()
+def serve(
+    cron: Optional[str] = typer.Option(None, "--cron", help="cron expression, e.g. '0 * * * *'"),
+    interval: Optional[int] = typer.Option(None, "--interval", min=1, help="seconds between runs"),
+    name: str = typer.Option("newsflow", "--name", help="deployment name (with --cron/--interval)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config; its [[schedules]] are served when neither --cron nor --interval is given"),
+    settings: list[str] = typer.Option([], "--set", help="any config key for every scheduled run"),
+) -> None:
+    """Register the pipeline as scheduled deployments and serve them until stopped (Ctrl-C)."""
+    from tasks.config import ScheduleConfig
+
+    loaded = load_or_exit(config, settings, resolved=True)
+    overrides = load_or_exit(config, settings)
+    try:
+        schedules = [ScheduleConfig(name=name, cron=cron, interval=interval)] if (cron or interval) else loaded.schedules
+    except ValueError as exc:
+        console.print(f"[red]schedule error:[/red] {exc}")
+        raise typer.Exit(2)
+    if not schedules:
+        console.print("[red]nothing to serve:[/red] give --cron or --interval, or [[schedules]] in the config")
+        raise typer.Exit(2)
+    api = use_running_server()
+    if not api:
+        console.print("[red]no Prefect server:[/red] run `newsflow server start` (or set PREFECT_API_URL) first")
+        raise typer.Exit(1)
+    from flows.deployments import serve_deployments
+
+    console.print(f"serving {', '.join(f'news-pipeline/{s.name}' for s in schedules)} on {api}")
+    serve_deployments(schedules, str(config) if config else None, overrides)
+
+
+@app.command()
+def trigger(
+    deployment: str = typer.Argument(..., help="deployment name, e.g. 'newsflow' or 'news-pipeline/newsflow'"),
+    params: list[str] = typer.Option([], "--param", help="flow parameter, e.g. --param config_path=configs/mine.toml"),
+    settings: list[str] = typer.Option([], "--set", help="config key for this run, added to the deployment's overrides"),
+    wait: bool = typer.Option(False, "--wait", help="wait for the run to finish and exit with its outcome"),
+) -> None:
+    """Start a run of a served deployment now."""
+    if not use_running_server():
+        console.print("[red]no Prefect server:[/red] run `newsflow server start` (or set PREFECT_API_URL) first")
+        raise typer.Exit(1)
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+
+    full_name = deployment if "/" in deployment else f"news-pipeline/{deployment}"
+    with get_client(sync_client=True) as client:
+        defaults = dict(client.read_deployment_by_name(full_name).parameters or {})
+    parameters = {**defaults, **dict(parse_override(p) for p in params)}
+    parameters["overrides"] = {**(parameters.get("overrides") or {}), **dict(parse_override(s) for s in settings)}
+    flow_run = run_deployment(name=full_name, parameters=parameters, timeout=None if wait else 0)
+    print(f"{flow_run.id} {flow_run.name} {flow_run.state_name}")
+    if wait and not (flow_run.state and flow_run.state.is_completed()):
+        raise typer.Exit(1)
 
 
 def print_run_summary(summary: dict[str, Any]) -> None:

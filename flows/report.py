@@ -54,8 +54,9 @@ def run_report_markdown(summary: dict[str, Any]) -> str:
     config = summary.get("config", {})
     lines = [
         f"# newsflow run `{summary['run_id']}`", "",
-        f"**{summary.get('status', '')}** · flow run `{summary.get('flow_run_name')}` · deployment `{summary.get('deployment')}` · "
-        f"{summary.get('duration_s', 0):.1f} s", "",
+        f"**{summary.get('status', '')}** · flow run `{summary.get('flow_run_name')}` · "
+        + (f"deployment `{summary['deployment']}` · " if summary.get("deployment") else "ad-hoc run · ")
+        + f"{summary.get('duration_s', 0):.1f} s", "",
         f"Inputs: {', '.join(f'`{p}`' for p in config.get('input', {}).get('paths', []))}", "",
         "## Documents", "",
         f"{summary.get('n_read', 0)} read, **{summary.get('n_kept', 0)} kept**, {summary.get('n_rejected', 0)} rejected"

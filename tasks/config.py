@@ -188,6 +188,21 @@ class RuntimeConfig(Section):
     allow_downloads: bool = Field(default=False, description="let hub ids be fetched; otherwise local folders and the HF cache only")
 
 
+class ScheduleConfig(Section):
+    """One deployment that `newsflow serve` keeps running on a schedule."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    cron: str | None = Field(default=None, description="cron expression, e.g. '0 * * * *'")
+    interval: int | None = Field(default=None, ge=1, description="seconds between runs")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="config keys this schedule's runs set, e.g. { 'run.incremental' = true }")
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> "ScheduleConfig":
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError(f"schedule {self.name!r} needs exactly one of cron and interval")
+        return self
+
+
 class PipelineConfig(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -198,6 +213,7 @@ class PipelineConfig(Section):
     sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
     stance: StanceConfig = Field(default_factory=StanceConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
 
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,28 @@
+"""Deployments of the pipeline for `newsflow serve`: one from --cron/--interval, or one per
+`[[schedules]]` entry of the config. Each run writes its own files (named by run id, each
+appearing atomically), so overlapping runs never write over each other; a concurrency
+limit of one per deployment also keeps two incremental runs from both taking the same
+new documents."""
+from __future__ import annotations
+
+from typing import Any
+
+from flows.pipeline import news_pipeline
+from tasks.config import ScheduleConfig
+
+CONCURRENCY_LIMIT = 1
+
+
+def deployment_for(schedule: ScheduleConfig, config_path: str | None, overrides: dict[str, Any]):
+    """A served deployment of `news-pipeline` with this schedule; incremental unless told otherwise."""
+    parameters = {"config_path": config_path, "overrides": {"run.incremental": True, **overrides, **schedule.overrides}}
+    timing = {"cron": schedule.cron} if schedule.cron else {"interval": schedule.interval}
+    return news_pipeline.to_deployment(name=schedule.name, parameters=parameters, concurrency_limit=CONCURRENCY_LIMIT,
+                                       description=f"newsflow on a schedule ({schedule.cron or f'every {schedule.interval} s'})", **timing)
+
+
+def serve_deployments(schedules: list[ScheduleConfig], config_path: str | None, overrides: dict[str, Any]) -> None:
+    """Register the deployments with the server and run their scheduled runs until stopped."""
+    from prefect import serve
+
+    serve(*[deployment_for(s, config_path, overrides) for s in schedules])

@@ -1,0 +1,143 @@
+"""A real Prefect server on a free loopback port: scheduled and triggered runs, and the UI
+in a real browser (Debian's Chromium, headless, driven by Playwright). Every process the
+tests start is stopped at the end."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO_ROOT, SAMPLES
+
+pytestmark = pytest.mark.slow
+ONE_ARTICLE = str(SAMPLES / "imf_warns_brazil_debt.txt")
+
+
+def newsflow_env(home: Path, api_url: str | None = None) -> dict[str, str]:
+    env = {**os.environ, "NEWSFLOW_HOME": str(home), "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+def newsflow(env: dict[str, str], *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """`newsflow server start` on a free port; `newsflow server stop` afterwards, whatever happens."""
+    from flows.server import free_port
+
+    home = tmp_path_factory.mktemp("newsflow-home")
+    env = newsflow_env(home)
+    port = free_port()
+    started = newsflow(env, "server", "start", "--port", str(port), timeout=150)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert f"UI:  http://127.0.0.1:{port}" in started.stdout
+        yield home, f"http://127.0.0.1:{port}"
+    finally:
+        stopped = newsflow(env, "server", "stop", timeout=60)
+        assert "stopped the Prefect server" in stopped.stdout
+    assert newsflow(env, "server", "status").returncode == 3
+
+
+def flow_runs(api_url: str, deployment: str | None = None) -> list:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    with SyncPrefectClient(api_url) as client:
+        filters = {"deployment_filter": DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))} if deployment else {}
+        return client.read_flow_runs(**filters)
+
+
+def test_server_status_and_a_run_against_it(live_server, tmp_path):
+    home, ui = live_server
+    env = newsflow_env(home)
+    status = newsflow(env, "server", "status")
+    assert status.returncode == 0 and f"UI:  {ui}" in status.stdout
+    result = newsflow(env, "run", "--input", ONE_ARTICLE, "--output", str(tmp_path / "out"))
+    assert result.returncode == 0 and f"Prefect API: {ui}/api" in result.stderr
+    run_id = pd.read_parquet(tmp_path / "out" / "runs").run_id.iloc[0]
+    assert any(str(r.id) == run_id and r.state_name == "Completed" for r in flow_runs(f"{ui}/api"))
+
+
+def test_a_served_schedule_runs_and_a_trigger_passes_its_overrides(live_server, tmp_path):
+    home, ui = live_server
+    env = newsflow_env(home)
+    served_out, triggered_out = tmp_path / "served", tmp_path / "triggered"
+    serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--interval", "5", "--name", "e2e-every-5s",
+                              "--set", f'input.paths=["{ONE_ARTICLE}"]', "--set", f"output.root={served_out}"],
+                             cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline, completed = time.monotonic() + 180, []
+        while time.monotonic() < deadline and not completed:
+            time.sleep(3)
+            completed = [r for r in flow_runs(f"{ui}/api", "e2e-every-5s") if r.state_name == "Completed"]
+        assert completed, "no scheduled run completed within 180 s"
+        records = pd.read_parquet(served_out / "runs")
+        assert (records.deployment == "e2e-every-5s").all() and records.status.eq("completed").all()
+        triggered = newsflow(env, "trigger", "e2e-every-5s", "--set", f"output.root={triggered_out}", "--set", "summary.sentences=1", "--wait")
+        assert triggered.returncode == 0, triggered.stdout + triggered.stderr
+        documents = pd.read_parquet(triggered_out / "documents")
+        assert documents.summary_sentences.map(len).eq(1).all()  # the trigger's override reached the flow
+        parameters = json.loads(pd.read_parquet(triggered_out / "runs").parameters.iloc[0])
+        assert parameters["overrides"]["run.incremental"] is True  # the deployment's own overrides stay
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=30)
+
+
+def run_report_id(api_url: str, run_id: str) -> str:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+    with SyncPrefectClient(api_url) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["newsflow-run-report"])),
+                                          flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    assert len(artifacts) == 1
+    return str(artifacts[0].id)
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_ui_shows_the_run_and_its_report(live_server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    home, ui = live_server
+    result = newsflow(newsflow_env(home), "run", "--input", ONE_ARTICLE, "--output", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = pd.read_parquet(tmp_path / "out" / "runs").iloc[0]
+    profile = tmp_path / "chromium-profile"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=shutil.which("chromium"), headless=True, viewport={"width": 1400, "height": 1000},
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+            env={**os.environ, "HOME": str(tmp_path)},
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{ui}/runs/flow-run/{record.run_id}")
+            page.get_by_text(record.flow_run_name).first.wait_for(timeout=60_000)
+            page.get_by_text("Completed").first.wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "flow-run.png"), full_page=True)
+            page.goto(f"{ui}/artifacts/key/newsflow-run-report")  # the key's history across runs lists this run
+            page.get_by_text(record.flow_run_name).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "run-report-history.png"), full_page=True)
+            page.goto(f"{ui}/artifacts/artifact/{run_report_id(f'{ui}/api', record.run_id)}")
+            page.get_by_text("Time per stage").first.wait_for(timeout=60_000)  # the report, rendered
+            page.get_by_text(record.run_id).first.wait_for(timeout=30_000)  # its title names the run
+            page.screenshot(path=str(tmp_path / "run-report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert all((tmp_path / f"{name}.png").stat().st_size > 10_000 for name in ("flow-run", "run-report-history", "run-report"))
