@@ -76,18 +76,21 @@ def test_a_served_schedule_runs_and_a_trigger_passes_its_overrides(live_server, 
     home, ui = live_server
     env = newsflow_env(home)
     served_out, triggered_out = tmp_path / "served", tmp_path / "triggered"
-    serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--interval", "5", "--name", "e2e-every-5s",
+    # Runs every 20 s (a run takes about that long here, one at a time per deployment, so the
+    # trigger queues behind one at most); the runner polls every 2 s instead of 10.
+    serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--interval", "20", "--name", "e2e-every-20s",
                               "--set", f'input.paths=["{ONE_ARTICLE}"]', "--set", f"output.root={served_out}"],
-                             cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             cwd=REPO_ROOT, env={**env, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline, completed = time.monotonic() + 180, []
         while time.monotonic() < deadline and not completed:
             time.sleep(3)
-            completed = [r for r in flow_runs(f"{ui}/api", "e2e-every-5s") if r.state_name == "Completed"]
+            completed = [r for r in flow_runs(f"{ui}/api", "e2e-every-20s") if r.state_name == "Completed"]
         assert completed, "no scheduled run completed within 180 s"
         records = pd.read_parquet(served_out / "runs")
-        assert (records.deployment == "e2e-every-5s").all() and records.status.eq("completed").all()
-        triggered = newsflow(env, "trigger", "e2e-every-5s", "--set", f"output.root={triggered_out}", "--set", "summary.sentences=1", "--wait")
+        assert (records.deployment == "e2e-every-20s").all() and records.status.eq("completed").all()
+        triggered = newsflow(env, "trigger", "e2e-every-20s", "--set", f"output.root={triggered_out}", "--set", "summary.sentences=1", "--wait")
         assert triggered.returncode == 0, triggered.stdout + triggered.stderr
         documents = pd.read_parquet(triggered_out / "documents")
         assert documents.summary_sentences.map(len).eq(1).all()  # the trigger's override reached the flow

@@ -86,3 +86,13 @@ def test_shipped_example_configs_validate(name):
     config = load_config(PROJECT_ROOT / "configs" / name)
     assert config.summary.kind == "abstractive" and config.sentiment.kind == "classifier" and config.stance.kind == "nli"
     assert config.runtime.allow_downloads and len(config.stance.targets) == 20
+
+
+def test_named_schedules_need_exactly_one_timing():
+    config = load_config(None, {"schedules": [{"name": "hourly", "cron": "0 * * * *"}, {"name": "often", "interval": 600,
+                                                                                        "overrides": {"input.paths": ["data/drop"]}}]})
+    assert [s.name for s in config.schedules] == ["hourly", "often"] and config.schedules[1].overrides["input.paths"] == ["data/drop"]
+    with pytest.raises(ConfigError, match="exactly one of cron and interval"):
+        load_config(None, {"schedules": [{"name": "both", "cron": "0 * * * *", "interval": 60}]})
+    with pytest.raises(ConfigError, match="schedules.0.name"):
+        load_config(None, {"schedules": [{"name": "has space", "interval": 60}]})
