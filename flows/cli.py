@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401  (telemetry off before prefect loads)
-from flows.report import sentiment_counts, top_stances
+from flows.report import RunTables
 from flows.server import DEFAULT_PORT, healthy, read_state, start_server, stop_server, use_running_server
-from tasks.config import PROJECT_ROOT, ConfigError, load_config, parse_override
+from tasks.config import PROJECT_ROOT, ConfigError, PipelineConfig, load_config, parse_override
 from tasks.models.newsmtsc import NEWSMTSC
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="newsflow: batch NLP for news on Prefect.")
@@ -67,16 +67,14 @@ def run(
     print_run_summary(summary)
 
 
-def load_or_exit(config: Optional[Path], settings: list[str], resolved: bool = False) -> Any:
-    """The --set overrides (or, `resolved`, the config itself), once the config with them is
-    known good (exit 2 otherwise)."""
+def load_or_exit(config: Optional[Path], settings: list[str]) -> tuple[dict[str, Any], PipelineConfig]:
+    """(the --set overrides, the config with them), once that config is known good (exit 2 otherwise)."""
     try:
         overrides = collect_overrides([], None, None, settings)
-        loaded = load_config(config, overrides)
+        return overrides, load_config(config, overrides)
     except ConfigError as exc:
         console.print(f"[red]config error:[/red] {exc}")
         raise typer.Exit(2)
-    return loaded if resolved else overrides
 
 
 @app.command()
@@ -125,7 +123,7 @@ JSON_OPTION = typer.Option(False, "--json", help="print the metrics as one JSON 
 
 
 def run_evaluation(kind: str, data: Path, config: Optional[Path], settings: list[str], as_json: bool, columns: dict[str, str]) -> None:
-    overrides = load_or_exit(config, settings)
+    overrides, _ = load_or_exit(config, settings)
     from flows.evaluate import evaluate_flow
 
     try:
@@ -212,7 +210,7 @@ def runs(
     use_running_server()  # before prefect is imported (tasks import it): its settings are read once
     from tasks.run_record import read_run_records
 
-    root = output or load_or_exit(config, [], resolved=True).output.root
+    root = output or load_or_exit(config, [])[1].output.root
     records = read_run_records(root)[:limit]
     states = prefect_states([r["run_id"] for r in records])
     if as_json:
@@ -237,18 +235,19 @@ def show(
     """A run's report and a sample of its documents."""
     from rich.markdown import Markdown
 
-    from flows.report import document_rows, run_report_markdown
+    from flows.report import run_report_markdown
     from tasks.run_record import read_run_records
 
-    root = output or load_or_exit(config, [], resolved=True).output.root
+    root = output or load_or_exit(config, [])[1].output.root
     matches = [r for r in read_run_records(root) if r["run_id"].startswith(run_id)]
     if len(matches) != 1:
         console.print(f"[red]{'no run' if not matches else 'several runs'} matching {run_id!r} under {root}[/red]")
         raise typer.Exit(2)
     record = matches[0]
     out = Console()
-    out.print(Markdown(run_report_markdown(record)))
-    sample = document_rows(record.get("outputs", []), limit=rows)
+    tables = RunTables.read(record.get("outputs", []))
+    out.print(Markdown(run_report_markdown(record, tables)))
+    sample = tables.document_rows(limit=rows)
     if sample:
         table = Table(title=f"first {len(sample)} documents")
         for column in ("title", "sentiment", "top stances", "summary"):
@@ -303,8 +302,7 @@ def serve(
     """Register the pipeline as scheduled deployments and serve them until stopped (Ctrl-C)."""
     from tasks.config import ScheduleConfig
 
-    loaded = load_or_exit(config, settings, resolved=True)
-    overrides = load_or_exit(config, settings)
+    overrides, loaded = load_or_exit(config, settings)
     try:
         schedules = [ScheduleConfig(name=name, cron=cron, interval=interval)] if (cron or interval) else loaded.schedules
     except ValueError as exc:
@@ -355,8 +353,9 @@ def print_run_summary(summary: dict[str, Any]) -> None:
     for reason, count in summary["rejected_by_reason"].items():
         table.add_row(f"  rejected: {reason}", str(count))
     outputs = summary["outputs"]
-    table.add_row("sentiment", ", ".join(f"{k} {v}" for k, v in sentiment_counts(outputs).items()) or "-")
-    for row in top_stances(outputs, limit=5):
+    tables = RunTables.read(outputs)
+    table.add_row("sentiment", ", ".join(f"{k} {v}" for k, v in tables.sentiment_counts().items()) or "-")
+    for row in tables.top_stances(limit=5):
         table.add_row(f"  {row['label']} {row['target']}", f"{row['confidence']:.2f}  {row['title'] or row['doc_id'][:12]}")
     tables = sorted({o["table"] for o in outputs})
     table.add_row("output", f"{summary['config']['output']['root']}: {', '.join(tables)}")

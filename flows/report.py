@@ -4,6 +4,7 @@ the Prefect UI's artifacts (stable keys, so the UI keeps their history across ru
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -19,38 +20,42 @@ def _read(outputs: list[dict[str, Any]], table: str, columns: list[str]) -> pa.T
     return pa.concat_tables([pq.read_table(p, columns=columns) for p in paths]) if paths else None
 
 
-def sentiment_counts(outputs: list[dict[str, Any]]) -> dict[str, int]:
-    documents = _read(outputs, "documents", ["sentiment"])
-    return dict(Counter(documents.column("sentiment").to_pylist()).most_common()) if documents else {}
+@dataclass
+class RunTables:
+    """What the reports need of a run's outputs, read once: its documents and its stances."""
+
+    documents: list[dict[str, Any]]  # doc_id, title, summary, sentiment
+    stances: list[dict[str, Any]]  # non-neutral, most confident first, with the document's title
+
+    @classmethod
+    def read(cls, outputs: list[dict[str, Any]]) -> RunTables:
+        documents = _read(outputs, "documents", ["doc_id", "title", "summary", "sentiment"])
+        stances = _read(outputs, "stances", ["doc_id", "target", "label", "confidence", "evidence"])
+        doc_rows = documents.to_pylist() if documents is not None else []
+        titles = {d["doc_id"]: d["title"] for d in doc_rows}
+        polar = [{**r, "title": titles.get(r["doc_id"])} for r in (stances.to_pylist() if stances is not None else []) if r["label"] != "neutral"]
+        polar.sort(key=lambda r: r["confidence"], reverse=True)
+        return cls(doc_rows, polar)
+
+    def sentiment_counts(self) -> dict[str, int]:
+        return dict(Counter(d["sentiment"] for d in self.documents).most_common())
+
+    def top_stances(self, limit: int) -> list[dict[str, Any]]:
+        """The most confident non-neutral stances of the run, with the document's title and the evidence."""
+        return self.stances[:limit]
+
+    def document_rows(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Title, summary, sentiment and the strongest stances of each document (first `limit`)."""
+        strongest: dict[str, list[str]] = {}
+        for row in self.stances:
+            strongest.setdefault(row["doc_id"], []).append(f"{row['label']} {row['target']} ({row['confidence']:.2f})")
+        return [{"title": d["title"] or d["doc_id"][:12], "sentiment": d["sentiment"], "summary": d["summary"],
+                 "top_stances": "; ".join(strongest.get(d["doc_id"], [])[:3])} for d in self.documents[:limit]]
 
 
-def top_stances(outputs: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """The most confident non-neutral stances of the run, with the document's title and the evidence."""
-    stances = _read(outputs, "stances", ["doc_id", "target", "label", "confidence", "evidence"])
-    documents = _read(outputs, "documents", ["doc_id", "title"])
-    if stances is None or documents is None:
-        return []
-    titles = dict(zip(documents.column("doc_id").to_pylist(), documents.column("title").to_pylist()))
-    rows = [r for r in stances.to_pylist() if r["label"] != "neutral"]
-    rows.sort(key=lambda r: r["confidence"], reverse=True)
-    return [{**r, "title": titles.get(r["doc_id"])} for r in rows[:limit]]
-
-
-def document_rows(outputs: list[dict[str, Any]], limit: int = 100) -> list[dict[str, Any]]:
-    """Title, summary, sentiment and the strongest stances of each document (first `limit`)."""
-    documents = _read(outputs, "documents", ["doc_id", "title", "summary", "sentiment"])
-    if documents is None:
-        return []
-    strongest: dict[str, list[str]] = {}
-    for row in top_stances(outputs, limit=10_000):
-        strongest.setdefault(row["doc_id"], []).append(f"{row['label']} {row['target']} ({row['confidence']:.2f})")
-    return [{"title": r["title"] or r["doc_id"][:12], "sentiment": r["sentiment"], "summary": r["summary"],
-             "top_stances": "; ".join(strongest.get(r["doc_id"], [])[:3])} for r in documents.to_pylist()[:limit]]
-
-
-def run_report_markdown(summary: dict[str, Any]) -> str:
+def run_report_markdown(summary: dict[str, Any], tables: RunTables | None = None) -> str:
     """The run in one page: inputs, counts and reasons, stage timings, sentiment, stances, outputs."""
-    outputs = summary.get("outputs", [])
+    tables = tables or RunTables.read(summary.get("outputs", []))
     config = summary.get("config", {})
     lines = [
         f"# newsflow run `{summary['run_id']}`", "",
@@ -67,10 +72,10 @@ def run_report_markdown(summary: dict[str, Any]) -> str:
         lines += ["| rejected because | documents |", "| --- | --- |", *[f"| {reason} | {count} |" for reason, count in reasons.items()], ""]
     lines += ["## Time per stage (task seconds)", "", "| stage | seconds |", "| --- | --- |",
               *[f"| {stage} | {seconds:.2f} |" for stage, seconds in summary.get("stage_seconds", {}).items()], ""]
-    counts = sentiment_counts(outputs)
+    counts = tables.sentiment_counts()
     if counts:
         lines += ["## Sentiment", "", ", ".join(f"{label} {n}" for label, n in counts.items()), ""]
-    stances = top_stances(outputs, limit=8)
+    stances = tables.top_stances(limit=8)
     if stances:
         lines += ["## Strongest stances", "", "| stance | confidence | document | evidence |", "| --- | --- | --- | --- |"]
         lines += [f"| {r['label']} {r['target']} | {r['confidence']:.2f} | {r['title'] or r['doc_id'][:12]} | {r['evidence']} |" for r in stances]
@@ -93,8 +98,9 @@ def publish_run_artifacts(summary: dict[str, Any]) -> None:
     """The run report, a table of documents and the output files, as Prefect artifacts."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    create_markdown_artifact(key=RUN_REPORT_KEY, markdown=run_report_markdown(summary), description="newsflow run report")
-    rows = document_rows(summary.get("outputs", []))
+    tables = RunTables.read(summary.get("outputs", []))
+    create_markdown_artifact(key=RUN_REPORT_KEY, markdown=run_report_markdown(summary, tables), description="newsflow run report")
+    rows = tables.document_rows()
     if rows:
         create_table_artifact(key=DOCUMENTS_KEY, table=rows, description="Documents of this run: title, summary, sentiment, strongest stances")
     create_markdown_artifact(key=OUTPUTS_KEY, markdown=outputs_markdown(summary), description="Output files of this run")

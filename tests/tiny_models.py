@@ -34,14 +34,19 @@ def save(model, tokenizer, folder: Path) -> Path:
     return folder
 
 
-def tiny_bart(folder: Path) -> Path:
-    tokenizer = minilm_tokenizer()
+def save_tiny_bart(folder: Path, tokenizer, **token_ids: int | None) -> Path:
+    """A one-layer BART of width 16 over `tokenizer`, with its special token ids."""
     config = BartConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
                         decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=128,
-                        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
-                        decoder_start_token_id=tokenizer.cls_token_id, forced_eos_token_id=None, forced_bos_token_id=None, init_std=0.5)
+                        forced_eos_token_id=None, init_std=0.5, **token_ids)
     torch.manual_seed(0)
     return save(BartForConditionalGeneration(config), tokenizer, folder)
+
+
+def tiny_bart(folder: Path) -> Path:
+    tokenizer = minilm_tokenizer()
+    return save_tiny_bart(folder, tokenizer, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
+                          eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.cls_token_id, forced_bos_token_id=None)
 
 
 def tiny_classifier(folder: Path, labels: list[str]) -> Path:
@@ -72,8 +77,4 @@ def tiny_byte_level_bart(folder: Path, corpus: list[str]) -> Path:
     bpe._tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
                                         unk_token="<unk>", model_max_length=128)
-    config = BartConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=128,
-                        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=0, init_std=0.5)
-    torch.manual_seed(0)
-    return save(BartForConditionalGeneration(config), tokenizer, folder)
+    return save_tiny_bart(folder, tokenizer, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=0)

@@ -28,6 +28,13 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 3) -> floa
     return float(np.mean([f1 for _, _, f1, _ in per_class_scores(confusion_matrix(y_true, y_pred, n_classes))]))
 
 
+def dev_metrics(y_dev: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict:
+    """The report under the `dev_` names a model card's metrics use."""
+    report = classification_report(y_dev, predicted, labels)
+    return {"dev_macro_f1": report["macro_f1"], "dev_accuracy": report["accuracy"], "dev_per_class": report["per_class"],
+            "dev_confusion_matrix": report["confusion_matrix"]}
+
+
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
     """Every metric `newsflow evaluate` reports for a classifier, JSON-ready."""
     matrix = confusion_matrix(y_true, y_pred, len(labels))

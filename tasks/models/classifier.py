@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from tasks.models.encoder import token_budget_batches
+from tasks.models.heads import softmax
 from tasks.models.hf_runtime import LoadedModel
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
@@ -58,12 +59,6 @@ def batched_logits(loaded: LoadedModel, encodings: list[list[int]], max_tokens_p
             logits = loaded.model(**{k: v.to(loaded.device) for k, v in inputs.items()}).logits
         out[batch] = logits.float().cpu().numpy()
     return out
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 class SentimentClassifier:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tasks.evaluation.classification import classification_report, macro_f1
+from tasks.evaluation.classification import dev_metrics, macro_f1
 from tasks.models.encoder import SentenceEncoder, Span, span_tokens
 from tasks.models.newsmtsc import distinct_sentences
 from tasks.models.tuned_stance import MentionBatch, TunedStanceHead, pad_mentions
@@ -151,10 +151,8 @@ def finetune_stance(train: list[dict], dev: list[dict], encoder: SentenceEncoder
     dev_logits = predict_logits(head, dev_data)
     head.temperature.fill_(fit_temperature(dev_logits, dev_data.labels))
     probs = torch.softmax(dev_logits / head.temperature, dim=-1).numpy()
-    report = classification_report(dev_data.labels, probs.argmax(axis=1), labels)
     metrics = {
-        "dev_macro_f1": report["macro_f1"], "dev_accuracy": report["accuracy"], "dev_per_class": report["per_class"],
-        "dev_confusion_matrix": report["confusion_matrix"], "best_epoch": best[2], "dev_macro_f1_per_epoch": history,
+        **dev_metrics(dev_data.labels, probs.argmax(axis=1), labels), "best_epoch": best[2], "dev_macro_f1_per_epoch": history,
         "temperature": round(float(head.temperature), 4),
         "dev_ece_before_calibration": round(expected_calibration_error(torch.softmax(dev_logits, -1).numpy(), dev_data.labels), 4),
         "dev_ece": round(expected_calibration_error(probs, dev_data.labels), 4),

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from tasks.models.encoder import weights_sha256
+from tasks.models.encoder import has_native_bf16, weights_sha256
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _LOCK = threading.Lock()
@@ -50,18 +50,13 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def cuda_has_native_bf16(device: torch.device) -> bool:
-    """Ampere (compute capability 8.0) and newer; torch's own check also counts emulation."""
-    return torch.cuda.get_device_capability(device) >= (8, 0)
-
-
 def resolve_dtype(dtype: str, device: torch.device) -> str:
     """`auto`: bf16 on a GPU that has it natively, fp16 on an older GPU, fp32 on the CPU (the
     CPU's own fast path is the encoder's `encoder.precision`, measured separately)."""
     if dtype != "auto":
         return dtype
     if device.type == "cuda":
-        return "bf16" if cuda_has_native_bf16(device) else "fp16"
+        return "bf16" if has_native_bf16(device) else "fp16"
     return "fp32"
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from tasks.config import EncoderConfig
-from tasks.evaluation.classification import classification_report, macro_f1
+from tasks.evaluation.classification import dev_metrics, macro_f1
 from tasks.models.encoder import SentenceEncoder, Span, get_encoder, weights_sha256
 from tasks.models.finetune_stance import FinetuneSettings, Progress, finetune_stance
 from tasks.models.heads import LinearHead
@@ -96,12 +96,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, seed: int = 0) -> tupl
 
     optimiser.step(closure)
     return weight.detach().numpy(), bias.detach().numpy(), mean, scale
-
-
-def dev_metrics(y_dev: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict:
-    report = classification_report(y_dev, predicted, labels)
-    return {"dev_macro_f1": report["macro_f1"], "dev_accuracy": report["accuracy"], "dev_per_class": report["per_class"],
-            "dev_confusion_matrix": report["confusion_matrix"]}
 
 
 def select_and_fit(x: np.ndarray, y: np.ndarray, x_dev: np.ndarray, y_dev: np.ndarray, labels: list[str], features: str) -> tuple[LinearHead, dict, dict]:
