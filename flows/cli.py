@@ -13,7 +13,7 @@ from rich.table import Table
 
 import flows  # noqa: F401  (telemetry off before prefect loads)
 from flows.report import RunTables
-from flows.server import DEFAULT_PORT, healthy, read_state, start_server, stop_server, use_running_server
+from flows.server import DEFAULT_PORT, healthy, read_state, start_ephemeral_api_in_background, start_server, stop_server, use_running_server
 from tasks.config import PROJECT_ROOT, ConfigError, PipelineConfig, load_config, parse_override
 from tasks.models.newsmtsc import NEWSMTSC
 
@@ -49,13 +49,19 @@ def run(
     """Run the pipeline over the inputs and write Parquet under the output root."""
     try:
         overrides = collect_overrides(inputs, output, shard_size, settings)
-        load_config(config, overrides)  # fail on a bad config before Prefect starts
+        pipeline_config = load_config(config, overrides)  # fail on a bad config before Prefect starts
     except ConfigError as exc:
         console.print(f"[red]config error:[/red] {exc}")
         raise typer.Exit(2)
     api = use_running_server()  # before prefect is imported: its settings are read once
     console.print(f"Prefect API: {api}" if api else "Prefect API: ephemeral (start a server with `newsflow server start` to keep runs in the UI)")
+    booting = None if api else start_ephemeral_api_in_background()
     from flows.pipeline import news_pipeline  # heavy imports only once the config is known good
+    from tasks.encode import preload_models
+
+    preload_models(pipeline_config)  # while the server boots
+    if booting:
+        booting.join()
 
     try:
         summary = news_pipeline(config_path=str(config) if config else None, overrides=overrides)

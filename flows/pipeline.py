@@ -2,8 +2,11 @@
 sentiment / stance -> write, one task run per stage per shard, with a run record."""
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
 
 from flows.report import publish_run_artifacts
+from flows.runners import task_runner_for
 from tasks.clean import clean_task
 from tasks.config import PipelineConfig, load_config
 from tasks.deduplicate import deduplicate_task
@@ -32,6 +36,15 @@ def group_files(files: list[Path], shard_size: int) -> list[list[str]]:
     return [[str(f) for f in files[i : i + shard_size]] for i in range(0, len(files), shard_size)]
 
 
+def stage_file_groups(groups: list[list[str]], staging: str) -> str:
+    """The run's file groups as a staging JSON file: a flow run's parameters go to the
+    Prefect API, which refuses large ones (10,000 paths), so the subflow gets this path."""
+    path = Path(staging) / "file-groups.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(groups), encoding="utf-8")
+    return str(path)
+
+
 def remove_staging(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -40,8 +53,70 @@ def remove_staging(staging: Path) -> None:
         pass
 
 
-def named(task_obj, stage: str, index: int, total: int):
-    return task_obj.with_options(task_run_name=f"{stage} [shard {index + 1}/{total}]")
+def named(task_obj, stage: str, index: int, unit: str = "shard"):
+    return task_obj.with_options(task_run_name=f"{stage} [{unit} {index + 1}]")
+
+
+SHARD_STAGES = ("clean", "deduplicate", "encode", "summarize", "sentiment", "stance", "write")
+
+
+@dataclass
+class ShardResults:
+    """What the shard stages produced, filled in as they finish, so a failed run's record
+    still counts what was done."""
+
+    ingested: list[ShardRef] = field(default_factory=list)
+    stages: dict[str, list[ShardRef]] = field(default_factory=dict)
+
+
+def submit_shard(raw: ShardRef, i: int, config: PipelineConfig, staging: str, context: RunContext, futures: dict[str, list]):
+    """Submit one shard's chain of stages; returns the future of its `write`."""
+    known_root = config.output.root if config.run.incremental else None
+    cleaned = named(clean_task, "clean", i).submit(raw, i, config.clean, staging)
+    unique = named(deduplicate_task, "deduplicate", i).submit(cleaned, list(futures["clean"]), staging, known_root)
+    encoded = named(encode_task, "encode", i).submit(unique, config, staging)
+    summarized = named(summarize_task, "summarize", i).submit(encoded, config, staging)
+    sentiment = named(sentiment_task, "sentiment", i).submit(encoded, config, staging)
+    stance = named(stance_task, "stance", i).submit(encoded, config, staging)
+    written = named(write_task, "write", i).submit(unique, encoded, summarized, sentiment, stance, context)
+    for stage, future in zip(SHARD_STAGES, (cleaned, unique, encoded, summarized, sentiment, stance, written)):
+        futures[stage].append(future)
+    return written
+
+
+def finished_refs(stage_futures: list) -> list[ShardRef]:
+    return [f.result() for f in stage_futures if f.state.is_completed()]
+
+
+@flow(name="news-pipeline-shards", validate_parameters=False, persist_result=False)
+def process_shards(file_groups: str, config: PipelineConfig, staging: str, context: RunContext, results: ShardResults) -> None:
+    """Every shard through every stage, in input order. A file group is read one group
+    ahead, and at most `run.shards_in_flight` shards sit between cleaning and writing, so
+    cleaning overlaps encoding and memory does not grow with the corpus. Its own flow, so
+    `run.runner` can give it a Dask task runner whichever way the run was started."""
+    logger = get_run_logger()
+    groups: list[list[str]] = json.loads(Path(file_groups).read_text(encoding="utf-8"))
+    futures: dict[str, list] = {stage: [] for stage in SHARD_STAGES}
+    in_flight: deque = deque()
+
+    def read_group(g: int):
+        return named(ingest_task, "ingest", g, "file group").submit(groups[g], config.input, config.run.shard_size, staging, g) if g < len(groups) else None
+
+    try:
+        upcoming = read_group(0)
+        for g in range(len(groups)):
+            current, upcoming = upcoming, read_group(g + 1)
+            for raw in current.result():
+                results.ingested.append(raw)
+                in_flight.append(submit_shard(raw, len(results.ingested) - 1, config, staging, context, futures))
+                if len(in_flight) > config.run.shards_in_flight:
+                    in_flight.popleft().result()  # raises at once if that shard failed
+        for future in in_flight:
+            future.result()
+    finally:
+        results.stages = {stage: finished_refs(stage_futures) for stage, stage_futures in futures.items()}
+    for stage, refs in results.stages.items():
+        logger.info("%s: %d rows in %d shards, %.1f s of task time", stage, sum(r.rows for r in refs), len(refs), sum(r.seconds for r in refs))
 
 
 @task(name="finalize", cache_policy=NO_CACHE, persist_result=False)
@@ -89,47 +164,28 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     files, listing = list_inputs(config.input.paths, config.input.extensions)
     files = without_excluded(files, config.input.exclude)
     logger.info("%d input files (%d paths rejected) -> output %s, run %s", len(files), len(listing), config.output.root, run_id)
-    ingested: list[ShardRef] = []
-    stage_refs: dict[str, list[ShardRef]] = {}
+    shards = ShardResults()
     models: dict[str, Any] = {}
     try:
         models = model_provenance(config)  # a missing model fails the run here, before any work
-        groups = group_files(files, config.run.shard_size)
-        ingest_futures = [named(ingest_task, "ingest", g, len(groups)).submit(group, config.input, config.run.shard_size, staging, g) for g, group in enumerate(groups)]
-        ingested = [ref for future in ingest_futures for ref in future.result()]
-        n = len(ingested)
-        logger.info("ingest: %d records read into %d shards, %d rejected", sum(r.rows for r in ingested), n, sum(r.rejected_rows for r in ingested))
-        cleaned = [f.result() for f in [named(clean_task, "clean", i, n).submit(ref, i, config.clean, staging) for i, ref in enumerate(ingested)]]
-        stage_refs["clean"] = cleaned
-        unique = deduplicate_task.submit(cleaned, staging, config.output.root if config.run.incremental else None).result()
-        stage_refs["deduplicate"] = unique
+        file_groups = stage_file_groups(group_files(files, config.run.shard_size), staging)
+        runner = process_shards.with_options(task_runner=task_runner_for(config), flow_run_name=f"shards-{config.run.runner}")
+        runner(file_groups, config, staging, context, shards)
+        unique = shards.stages["deduplicate"]
         skipped = sum(r.skipped_rows for r in unique)
-        logger.info("clean: %d documents kept, %d rejected%s", sum(r.rows for r in unique), sum(r.rejected_rows for r in unique),
-                    f", {skipped} skipped as already in the output" if config.run.incremental else "")
+        logger.info("%d records read, %d documents kept after cleaning and deduplication%s", sum(r.rows + r.rejected_rows for r in shards.ingested),
+                    sum(r.rows for r in unique), f", {skipped} skipped as already in the output" if config.run.incremental else "")
         if config.run.incremental and not sum(r.rows for r in unique):
             logger.info("nothing new: every document read is already in %s", config.output.root)
-        futures: dict[str, list] = {s: [] for s in ("encode", "summarize", "sentiment", "stance", "write")}
-        for i, ref in enumerate(unique):
-            encoded = named(encode_task, "encode", i, n).submit(ref, config, staging)
-            summarized = named(summarize_task, "summarize", i, n).submit(encoded, config, staging)
-            sentiment = named(sentiment_task, "sentiment", i, n).submit(encoded, config, staging)
-            stance = named(stance_task, "stance", i, n).submit(encoded, config, staging)
-            written = named(write_task, "write", i, n).submit(ref, encoded, summarized, sentiment, stance, context)
-            for stage, future in zip(futures, (encoded, summarized, sentiment, stance, written)):
-                futures[stage].append(future)
-        for stage, stage_futures in futures.items():
-            stage_refs[stage] = [f.result() for f in stage_futures]
-            logger.info("%s: %d rows in %d shards, %.1f s of task time", stage, sum(r.rows for r in stage_refs[stage]), len(stage_futures),
-                        sum(r.seconds for r in stage_refs[stage]))
     except Exception as exc:
         # The record of a failed run says so; the original error is what the run raises.
         try:
-            failed = finalize_run(context, config, parameters, models, len(files), listing, ingested, stage_refs, "failed", f"{type(exc).__name__}: {exc}")
+            failed = finalize_run(context, config, parameters, models, len(files), listing, shards.ingested, shards.stages, "failed", f"{type(exc).__name__}: {exc}")
             publish_run_artifacts(failed)
         except Exception as record_error:  # noqa: BLE001
             logger.error("could not write the failed run's record: %s", record_error)
         raise
-    summary = finalize_run(context, config, parameters, models, len(files), listing, ingested, stage_refs, "completed", None)
+    summary = finalize_run(context, config, parameters, models, len(files), listing, shards.ingested, shards.stages, "completed", None)
     publish_run_artifacts(summary)
     remove_staging(Path(staging))
     logger.info("run %s: %d read, %d kept, %d rejected", run_id, summary["n_read"], summary["n_kept"], summary["n_rejected"])

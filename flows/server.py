@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import signal
 import socket
 import subprocess
@@ -121,6 +122,21 @@ def stop_server() -> ServerState | None:
         stop_process(state.pid)
         state_file().unlink(missing_ok=True)
     return state
+
+
+def start_ephemeral_api_in_background() -> threading.Thread:
+    """Boot Prefect's temporary server now, in a thread, instead of on the flow's first API
+    call: its subprocess (about 10 s here) then starts while this process imports torch and
+    loads the models. Join the thread before running a flow; the flow reuses the server."""
+
+    def boot() -> None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        SubprocessASGIServer().start()
+
+    thread = threading.Thread(target=boot, name="prefect-ephemeral-server", daemon=True)
+    thread.start()
+    return thread
 
 
 def use_running_server() -> str | None:

@@ -24,6 +24,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import CleanConfig
+from tasks.memory import release_freed_memory
 from tasks.records import CLEAN_SCHEMA, CleanDocument, RawDocument, Rejection, RejectReason, ShardRef
 from tasks.staging import read_shard, write_records_shard
 
@@ -494,16 +495,35 @@ def split_sentences(text: str, max_chars: int = 800) -> list[str]:
 # Language
 
 _LANGUAGE_SAMPLE = 1000
+# English function words that are not also common words of the other languages written
+# in Latin script (no "in", "is", "was", "will", "a", "die"...). In English news they are
+# about a quarter of all words; in other languages next to none.
+_ENGLISH_MARKERS = frozenset(
+    "the and of to that with for this from which would their they been said but its by at are who have has were".split()
+)
+_ENGLISH_MIN_WORDS = 30
+_ENGLISH_MIN_SHARE = 0.12
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
+def clearly_english(sample: str) -> bool:
+    """A fast path for the common case: langdetect costs about 8 ms an article here, most
+    of the cleaning stage; counting function words costs a few microseconds."""
+    words = _WORDS.findall(sample.lower())
+    return len(words) >= _ENGLISH_MIN_WORDS and sum(w in _ENGLISH_MARKERS for w in words) >= _ENGLISH_MIN_SHARE * len(words)
 
 
 def detect_language(text: str) -> str:
-    """ISO 639-1 code of the text's language from its first ~1000 characters (about 1 ms,
-    against 5 ms for a whole article); 'und' when there is nothing to go on."""
+    """ISO 639-1 code of the text's language from its first ~1000 characters: 'en' at once
+    where English function words make it plain, else langdetect (about 8 ms); 'und' when
+    there is nothing to go on."""
     sample = text[:_LANGUAGE_SAMPLE]
     if len(text) > _LANGUAGE_SAMPLE and (cut := sample.rfind(" ")) > _LANGUAGE_SAMPLE // 2:
         sample = sample[:cut]  # a cut word is noise for the n-gram profile
     if not any(ch.isalpha() for ch in sample):
         return UNDETERMINED
+    if clearly_english(sample):
+        return "en"
     try:
         with _LANGDETECT_LOCK:
             code = detect(sample)
@@ -579,7 +599,10 @@ def clean_shard(raw: ShardRef, index: int, config: CleanConfig, staging_dir: str
             rejected.append(result)
         else:
             kept.append(result.to_row())
-    return write_records_shard(Path(staging_dir), STAGE, index, kept, CLEAN_SCHEMA, rejected, started)
+    ref = write_records_shard(Path(staging_dir), STAGE, index, kept, CLEAN_SCHEMA, rejected, started)
+    del kept, rejected
+    release_freed_memory()
+    return ref
 
 
 clean_task = task(clean_shard, name="clean", cache_policy=NO_CACHE, persist_result=False)

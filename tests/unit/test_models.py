@@ -48,6 +48,26 @@ def test_span_vectors_differ_by_mention(encoder):
     assert cosine < 0.95
 
 
+def test_every_forward_pass_runs_on_the_one_inference_thread(encoder, monkeypatch):
+    """Calls from many task threads share one thread for torch (its per-thread pools and
+    buffers would otherwise grow memory with every task thread)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    seen: set[str] = set()
+    forward = type(encoder)._forward
+
+    def recording_forward(self, *args, **kwargs):
+        seen.add(threading.current_thread().name)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(encoder), "_forward", recording_forward)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        vectors = list(pool.map(lambda text: encoder.encode([text]).sentence_vectors[0], ["One.", "Two words.", "Three short words."]))
+    assert len(seen) == 1 and next(iter(seen)).startswith("newsflow-inference")
+    assert np.allclose(vectors[0], encoder.encode(["One."]).sentence_vectors[0], atol=1e-6)
+
+
 def test_target_matcher_finds_aliases_on_word_boundaries():
     matcher = TargetMatcher([Target(name="United States", aliases=["U.S.", "US", "America"]), Target(name="United Nations", aliases=["UN", "U.N."])])
     found = [(m.target, m.surface) for m in matcher.find("The U.S.-Mexico border, the UN and US officials; not us, UNESCO or Americans.")]

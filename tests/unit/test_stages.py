@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.config import SummaryConfig
-from tasks.deduplicate import deduplicate_shards
+from tasks.deduplicate import deduplicate_shard, deduplicate_shards
 from tasks.encode import column_vectors, row_ranges, vector_column
 from tasks.rejected import collect_rejected
 from tasks.stance import document_stance
@@ -103,6 +103,16 @@ def test_duplicates_across_shards_are_rejected_once_each(tmp_path):
     assert all(row["reason"] == "duplicate" and row["stage"] == "deduplicate" for row in rejected.values())
     assert rejected["c.txt"]["detail"].startswith("same text as a.txt")  # names the copy that was kept
     assert rejected["e.txt"]["detail"].startswith("same text as b.txt")
+
+
+def test_a_shard_is_deduplicated_against_the_shards_before_it_only(tmp_path):
+    first = write_shard(tmp_path, "clean", 0, clean_table([("h1", "a.txt")]))
+    second = write_shard(tmp_path, "clean", 1, clean_table([("h1", "b.txt"), ("h2", "c.txt")]))
+    assert deduplicate_shard(second, [], str(tmp_path)).rows == 2  # alone, nothing repeats
+    later = deduplicate_shard(second, [first], str(tmp_path))
+    assert read_shard(later).column("origin").to_pylist() == ["c.txt"] and later.index == 1
+    untouched = deduplicate_shard(first, [], str(tmp_path))  # no loss: the clean file stands
+    assert untouched.path == first.path and untouched.stage == "deduplicate"
 
 
 def test_join_documents_keeps_order_and_list_columns():
