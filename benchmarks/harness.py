@@ -21,7 +21,8 @@ Rows (each optional through --rows):
   the pipeline used.
 
 The sentences of the encoder, peer and naive rows are exactly those the pipeline wrote
-to its `sentences` table, so the pipeline row runs first. Never part of the tests."""
+to its `sentences` table, so the pipeline row runs first; every other row then runs in a
+fresh process of its own. Never part of the tests."""
 from __future__ import annotations
 
 import argparse
@@ -46,9 +47,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tasks.config import PipelineConfig, load_config, parse_override  # noqa: E402
-from tasks.encode import SentencesToEncode, pipeline_encoder, tuned_stance_head  # noqa: E402
-from tasks.models.encoder import model_folder  # noqa: E402
-from tasks.targets import TargetMatcher  # noqa: E402
+
+# tasks.encode is imported inside the rows that use it: importing it sets the pipeline's
+# allocator policy (tasks/memory.py), which the peer and naive rows must not get.
 
 ROWS = ("pipeline", "encoder", "peer", "naive", "hardware")
 
@@ -158,6 +159,9 @@ def pipeline_sentences(output: Path) -> Sentences:
 def run_encoder_alone(sentences: Sentences, config: PipelineConfig) -> dict[str, Any]:
     """The pipeline's own encode call (batching, precision, tuned head) over one batch of
     every sentence, as the encode stage does per shard; model loading not timed."""
+    from tasks.encode import SentencesToEncode, pipeline_encoder, tuned_stance_head
+    from tasks.targets import TargetMatcher
+
     encoder = pipeline_encoder(config)
     tuned = tuned_stance_head(config.stance.head, encoder) if config.stance.kind == "head" else None
     matcher = TargetMatcher(config.stance.targets)
@@ -224,6 +228,8 @@ def gemm_gflops(dtype: torch.dtype, onednn: bool = False, size: int = 2048, repe
 def encoder_flops_per_document(sentences: Sentences, config: PipelineConfig) -> float:
     """2 x (linear weights in the transformer layers) x tokens, averaged over documents;
     attention's own products are a few percent at these lengths and left out."""
+    from tasks.encode import pipeline_encoder
+
     encoder = pipeline_encoder(config)
     weights = sum(m.weight.numel() for m in encoder.model.modules() if isinstance(m, torch.nn.Linear))
     ids, _ = encoder.tokenize(sentences.texts)
@@ -233,7 +239,7 @@ def encoder_flops_per_document(sentences: Sentences, config: PipelineConfig) -> 
 
 def run_hardware(sentences: Sentences, config: PipelineConfig, precision: str) -> dict[str, Any]:
     fp32, fp32_onednn, bf16 = gemm_gflops(torch.float32), gemm_gflops(torch.float32, onednn=True), gemm_gflops(torch.bfloat16)
-    flops = encoder_flops_per_document(sentences, config)
+    flops = encoder_flops_per_document(sentences, config)  # after the GEMMs: it imports the pipeline
     rate = bf16 if precision == "bf16" else max(fp32, fp32_onednn)
     return {"gemm_fp32_matmul_gflops": fp32, "gemm_fp32_onednn_gflops": fp32_onednn, "gemm_bf16_gflops": bf16,
             "encoder_gflop_per_document": round(flops / 1e9, 2), "precision": precision,
@@ -293,6 +299,30 @@ def ensure_corpus(docs: int, corpus: Path | None) -> Path:
     return folder
 
 
+def measure_row(row: str, sentences: Sentences, config: PipelineConfig, model_path: Path, naive_sentences: int, precision: str) -> dict[str, Any]:
+    if row == "encoder":
+        return run_encoder_alone(sentences, config)
+    if row == "peer":
+        return run_peer(sentences, model_path)
+    if row == "naive":
+        return run_naive(sentences, model_path, naive_sentences)
+    return run_hardware(sentences, config, precision)
+
+
+def measure_in_subprocess(row: str, sentences_file: Path, args: argparse.Namespace, model_path: Path, precision: str) -> dict[str, Any]:
+    """Each row in a fresh process: no row inherits another's threads, caches or allocator
+    settings, and the peer runs as a user's script would."""
+    command = [sys.executable, __file__, "--measure", row, "--sentences", str(sentences_file), "--model-path", str(model_path),
+               "--naive-sentences", str(args.naive_sentences), "--precision", precision]
+    command += ["--config", args.config] if args.config else []
+    for setting in args.settings:
+        command += ["--set", setting]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"harness: the {row} row failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1000, help="corpus size (benchmarks/corpus/<docs>, built if missing)")
@@ -302,30 +332,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="settings", action="append", default=[], help="config override for the pipeline, repeatable")
     parser.add_argument("--naive-sentences", type=int, default=3000, help="sentences for the naive loop (default 3000)")
     parser.add_argument("--json", type=Path, help="write the results here (default benchmarks/results/harness-<docs>.json)")
+    # one row in a child process (used by the harness itself)
+    parser.add_argument("--measure", choices=ROWS[1:], help=argparse.SUPPRESS)
+    parser.add_argument("--sentences", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--model-path", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    config = load_config(args.config, dict(parse_override(s) for s in args.settings))
+    if args.measure:
+        frame = pd.read_parquet(args.sentences)
+        sentences = Sentences(frame["doc_id"].tolist(), frame["text"].tolist())
+        print(json.dumps(measure_row(args.measure, sentences, config, args.model_path, args.naive_sentences, args.precision)))
+        return 0
     rows = [r for r in args.rows.split(",") if r]
     unknown = set(rows) - set(ROWS)
     if unknown:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
 
+    from tasks.models.encoder import model_folder  # the parent measures nothing itself
+
     corpus = ensure_corpus(args.docs, args.corpus)
-    config = load_config(args.config, dict(parse_override(s) for s in args.settings))
     results: dict[str, Any] = {"corpus": str(corpus), "docs_requested": args.docs, "machine": machine(), "config": args.config or "configs/default.toml",
                                "settings": args.settings}
     with tempfile.TemporaryDirectory(prefix="nf-harness-") as scratch:
         output = Path(scratch) / "output"
         results["pipeline"] = run_pipeline(corpus, output, args.config, args.settings)  # always: it yields the sentences
+        print(f"pipeline done: {results['pipeline']['documents']} documents in {results['pipeline']['wall_s']} s", file=sys.stderr)
         sentences = pipeline_sentences(output)
-    print(f"pipeline done: {results['pipeline']['documents']} documents in {results['pipeline']['wall_s']} s", file=sys.stderr)
-    path = model_folder(config.encoder.model)
-    if "encoder" in rows:
-        results["encoder"] = run_encoder_alone(sentences, config)
-    if "peer" in rows:
-        results["peer"] = run_peer(sentences, path)
-    if "naive" in rows:
-        results["naive"] = run_naive(sentences, path, args.naive_sentences)
-    if "hardware" in rows:
-        results["hardware"] = run_hardware(sentences, config, results["pipeline"]["precision"] or "fp32")
+        sentences_file = Path(scratch) / "sentences.parquet"
+        pd.DataFrame({"doc_id": sentences.doc_ids, "text": sentences.texts}).to_parquet(sentences_file)
+        for row in ROWS[1:]:
+            if row in rows:
+                results[row] = measure_in_subprocess(row, sentences_file, args, model_folder(config.encoder.model), results["pipeline"]["precision"] or "fp32")
     results["ratios"] = ratios(results)
     out = args.json or REPO / "benchmarks/results" / f"harness-{args.docs}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

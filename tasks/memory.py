@@ -4,9 +4,10 @@ after each shard keeps the process near its working set instead of its high-wate
 
 Measured with benchmarks/harness.py over 1,000 documents (5 shards): with glibc's defaults
 the CLI grew from 1.0 to 1.6 GB as shards went by (the freed memory was anonymous heap,
-not Python objects: tracemalloc saw 52 MB); with the trim threshold below it stays near
-0.9-1.1 GB, for about 10% more wall time. Dask's nanny sets the same threshold for the
-same reason."""
+not Python objects: tracemalloc saw 52 MB). Trimming above 128 KB with the default 128 KB
+mmap threshold (Dask's nanny setting) kept it at 0.9-1.1 GB but cost torch about 30% of
+its speed (every activation mmapped and faulted in afresh); with the mmap threshold at
+4 MB the growth was 1.0 to 1.2 GB for about 2% of wall time, the policy kept here."""
 from __future__ import annotations
 
 import ctypes
@@ -30,18 +31,22 @@ def _libc() -> ctypes.CDLL | None:
     return library if library is not None and hasattr(library, "malloc_trim") else None
 
 
-_M_TRIM_THRESHOLD = -1  # mallopt parameter numbers, from glibc's malloc.h
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers, from glibc's malloc.h
 TRIM_THRESHOLD_BYTES = 128 * 1024
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 
 
 def keep_heap_trimmed() -> None:
     """Give free heap memory above 128 KB back at once (glibc's default lets the threshold
-    grow to 32 MB, and a long run's heap with it). Setting it also fixes the mmap threshold
-    at 128 KB, so large buffers are unmapped when freed. An environment that already sets
-    MALLOC_TRIM_THRESHOLD_ is left as it is."""
+    grow to 32 MB, and a long run's heap with it), and map buffers over 4 MB on their own so
+    they are unmapped when freed; smaller ones (most of torch's activations) stay in the
+    heap, where reusing them is cheap. An environment that sets either glibc variable
+    (MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_) is left as it is."""
     libc = _libc()
-    if libc is not None and "MALLOC_TRIM_THRESHOLD_" not in os.environ:
-        libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    if libc is None or {"MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"} & set(os.environ):
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
 
 
 def release_freed_memory() -> None:
