@@ -159,17 +159,11 @@ def pipeline_sentences(output: Path) -> Sentences:
 def run_encoder_alone(sentences: Sentences, config: PipelineConfig) -> dict[str, Any]:
     """The pipeline's own encode call (batching, precision, tuned head) over one batch of
     every sentence, as the encode stage does per shard; model loading not timed."""
-    from tasks.encode import SentencesToEncode, pipeline_encoder, tuned_stance_head
-    from tasks.targets import TargetMatcher
+    from tasks.encode import pipeline_encoder, sentences_to_encode, tuned_stance_head
 
     encoder = pipeline_encoder(config)
     tuned = tuned_stance_head(config.stance.head, encoder) if config.stance.kind == "head" else None
-    matcher = TargetMatcher(config.stance.targets)
-    batch = SentencesToEncode()
-    for doc_id, text in zip(sentences.doc_ids, sentences.texts):
-        row = batch.add_sentence(doc_id, 0, text)
-        for mention in matcher.find(text):
-            batch.add_mention(row, mention.target, mention.surface, mention.start, mention.end)
+    batch = sentences_to_encode(((doc_id, 0, text) for doc_id, text in zip(sentences.doc_ids, sentences.texts)), config)
     encoder.encode(batch.texts[:64], [], None)  # warm-up
     seconds, _ = timed(lambda: encoder.encode(batch.texts, batch.spans, tuned))
     return rates(seconds, sentences) | {"precision": encoder.precision, "mentions": len(batch.spans)}

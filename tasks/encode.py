@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -132,16 +133,23 @@ def encode_sentences(batch: SentencesToEncode, config: PipelineConfig) -> tuple[
     return sentences_table, pa.table(mention_columns)
 
 
-def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
-    """The sentences and the configured targets' mentions of the given documents, encoded."""
+def sentences_to_encode(rows: Iterable[tuple[str, int, str]], config: PipelineConfig) -> SentencesToEncode:
+    """(doc_id, sentence_index, text) rows with the configured targets' mentions found."""
     matcher = TargetMatcher(config.stance.targets)
     batch = SentencesToEncode()
-    for doc_id, sentences in zip(documents.column("doc_id").to_pylist(), documents.column("sentences").to_pylist()):
-        for index, sentence in enumerate(sentences):
-            row = batch.add_sentence(doc_id, index, sentence)
-            for mention in matcher.find(sentence):
-                batch.add_mention(row, mention.target, mention.surface, mention.start, mention.end)
-    return encode_sentences(batch, config)
+    for doc_id, index, sentence in rows:
+        row = batch.add_sentence(doc_id, index, sentence)
+        for mention in matcher.find(sentence):
+            batch.add_mention(row, mention.target, mention.surface, mention.start, mention.end)
+    return batch
+
+
+def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
+    """The sentences and the configured targets' mentions of the given documents, encoded."""
+    rows = ((doc_id, index, sentence)
+            for doc_id, sentences in zip(documents.column("doc_id").to_pylist(), documents.column("sentences").to_pylist())
+            for index, sentence in enumerate(sentences))
+    return encode_sentences(sentences_to_encode(rows, config), config)
 
 
 def encode_shard(clean: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:

@@ -48,7 +48,8 @@ def test_a_local_dask_cluster_writes_the_thread_runners_rows(prefect_harness, tm
     dask = run_with("dask", tmp_path / "dask")
     assert dask["status"] == "completed" and dask["config"]["run"]["runner"] == "dask"
     assert (dask["n_read"], dask["n_kept"], dask["n_rejected"]) == (threads["n_read"], threads["n_kept"], threads["n_rejected"])
-    assert dask["counts"]["clean"] > 4  # several shards, so the cluster had work to spread
+    shards = {o["path"] for o in dask["outputs"] if o["table"] == "documents"}
+    assert len(shards) > 2  # several shards, so the cluster had work to spread
     for table in ("documents", "stances"):
         ours, theirs = rows(tmp_path / "dask", table), rows(tmp_path / "threads", table)
         assert len(ours) == len(theirs) > 0, table
