@@ -354,8 +354,7 @@ def trigger(
 
 def print_run_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"newsflow run {summary['run_id']}", show_header=False)
-    skipped = f", {summary['n_skipped']} skipped (already in the output)" if summary.get("n_skipped") else ""
-    table.add_row("documents", f"{summary['n_kept']} kept, {summary['n_rejected']} rejected{skipped}, {summary['n_read']} read")
+    table.add_row("documents", f"{summary['n_kept']} kept, {summary['n_rejected']} rejected, {summary['n_read']} read")
     for reason, count in summary["rejected_by_reason"].items():
         table.add_row(f"  rejected: {reason}", str(count))
     outputs = summary["outputs"]

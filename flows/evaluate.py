@@ -17,7 +17,8 @@ from prefect.runtime import flow_run
 from tasks.config import PipelineConfig, load_config
 from tasks.evaluation.classifiers import evaluate_sentiment, evaluate_stance
 from tasks.evaluation.summaries import evaluate_summaries
-from tasks.run_record import code_version, now_utc
+from tasks.run_record import now_utc
+from tasks.versions import code_version
 from tasks.staging import file_sha256
 from tasks.write import RunContext, write_table
 
@@ -56,7 +57,7 @@ def evaluation_row(kind: str, data: str, metrics: dict[str, Any], config: Pipeli
     }])
 
 
-@flow(name="evaluate", validate_parameters=True)
+@flow(name="evaluate", validate_parameters=True, persist_result=False)
 def evaluate_flow(kind: Kind, data: str, config_path: str | None = None, overrides: dict[str, Any] | None = None,
                   columns: dict[str, str] | None = None) -> dict[str, Any]:
     """Measure one model family on `data`; returns the metrics (also in Parquet and an artifact)."""

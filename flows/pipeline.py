@@ -1,15 +1,18 @@
 """The `news-pipeline` flow: ingest -> clean -> deduplicate -> encode -> summarize /
-sentiment / stance -> write, one task run per stage per shard, with a run record."""
+sentiment / stance -> write, one task run per stage per shard, then commit, with a run
+record written when the run starts and replaced when it ends."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
@@ -23,11 +26,18 @@ from tasks.encode import encode_task
 from tasks.ingest import ingest_task, list_inputs, without_excluded
 from tasks.records import Rejection, ShardRef
 from tasks.rejected import collect_rejected, count_reasons
-from tasks.run_record import code_version, library_versions, model_provenance, now_utc, output_files, write_run_record
+from tasks.accounting import accounting_summary, per_file_counts
+from tasks.commit import Commit, commit_shard_outputs, output_lock
+from tasks.run_record import (analysis_fingerprint, interrupted_runs, mark_interrupted, model_provenance, now_utc, output_files,
+                              process_identity, write_run_record)
+from tasks.shard_cache import CACHE_DIR, ShardCache, prune_stale_entries
+from tasks.versions import code_fingerprint, code_version, library_versions
 from tasks.sentiment import sentiment_task
 from tasks.stance import stance_task
 from tasks.summarize import summarize_task
 from tasks.write import RunContext, write_table, write_task
+
+CACHED_STAGES = ("clean", "encode", "summarize", "sentiment", "stance")
 
 
 def group_files(files: list[Path], shard_size: int) -> list[list[str]]:
@@ -60,47 +70,67 @@ def named(task_obj, stage: str, index: int, unit: str = "shard"):
 SHARD_STAGES = ("clean", "deduplicate", "encode", "summarize", "sentiment", "stance", "write")
 
 
+class StageFailed(RuntimeError):
+    """A shard stage failed (after its retries): the message names the task run and the cause."""
+
+
 @dataclass
 class ShardResults:
     """What the shard stages produced, filled in as they finish, so a failed run's record
-    still counts what was done."""
+    still counts what was done and says where it broke."""
 
     ingested: list[ShardRef] = field(default_factory=list)
     stages: dict[str, list[ShardRef]] = field(default_factory=dict)
+    failed_stage: str | None = None  # the task run that failed first, e.g. "encode [shard 3]"
+    error: str | None = None
 
 
-def submit_shard(raw: ShardRef, i: int, config: PipelineConfig, staging: str, context: RunContext, futures: dict[str, list]):
+def submit_shard(raw: ShardRef, i: int, config: PipelineConfig, staging: str, context: RunContext, cache: ShardCache, futures: dict[str, list]):
     """Submit one shard's chain of stages; returns the future of its `write`."""
-    known_root = config.output.root if config.run.incremental else None
-    cleaned = named(clean_task, "clean", i).submit(raw, i, config.clean, staging)
-    unique = named(deduplicate_task, "deduplicate", i).submit(cleaned, list(futures["clean"]), staging, known_root)
-    encoded = named(encode_task, "encode", i).submit(unique, config, staging)
-    summarized = named(summarize_task, "summarize", i).submit(encoded, config, staging)
-    sentiment = named(sentiment_task, "sentiment", i).submit(encoded, config, staging)
-    stance = named(stance_task, "stance", i).submit(encoded, config, staging)
+    known_in = (config.output.root, context.analysis_sha256)
+    cleaned = named(clean_task, "clean", i).submit(raw, i, config.clean, staging, cache)
+    unique = named(deduplicate_task, "deduplicate", i).submit(cleaned, [f for _, f in futures["clean"]], staging, known_in)
+    encoded = named(encode_task, "encode", i).submit(unique, config, staging, cache)
+    summarized = named(summarize_task, "summarize", i).submit(encoded, config, staging, cache)
+    sentiment = named(sentiment_task, "sentiment", i).submit(encoded, config, staging, cache)
+    stance = named(stance_task, "stance", i).submit(encoded, config, staging, cache)
     written = named(write_task, "write", i).submit(unique, encoded, summarized, sentiment, stance, context)
     for stage, future in zip(SHARD_STAGES, (cleaned, unique, encoded, summarized, sentiment, stance, written)):
-        futures[stage].append(future)
+        futures[stage].append((i, future))
     return written
 
 
 def finished_refs(stage_futures: list) -> list[ShardRef]:
-    return [f.result() for f in stage_futures if f.state.is_completed()]
+    return [f.result() for _, f in stage_futures if f.state.is_completed()]
+
+
+def first_failure(futures: dict[str, list]) -> tuple[str, str] | None:
+    """The task run that failed first in shard order and stage order (its downstream
+    stages never ran, so this is the cause), with its state's message."""
+    failed = [(i, order, stage, f) for order, (stage, pairs) in enumerate(futures.items()) for i, f in pairs if f.state.is_failed() or f.state.is_crashed()]
+    if not failed:
+        return None
+    i, _, stage, future = min(failed, key=lambda t: (t[0], t[1]))
+    return (f"{stage} [{'file group' if stage == 'ingest' else 'shard'} {i + 1}]", future.state.message or future.state.name)
 
 
 @flow(name="news-pipeline-shards", validate_parameters=False, persist_result=False)
-def process_shards(file_groups: str, config: PipelineConfig, staging: str, context: RunContext, results: ShardResults) -> None:
+def process_shards(file_groups: str, config: PipelineConfig, staging: str, context: RunContext, cache: ShardCache, results: ShardResults) -> None:
     """Every shard through every stage, in input order. A file group is read one group
     ahead, and at most `run.shards_in_flight` shards sit between cleaning and writing, so
     cleaning overlaps encoding and memory does not grow with the corpus. Its own flow, so
     `run.runner` can give it a Dask task runner whichever way the run was started."""
     logger = get_run_logger()
     groups: list[list[str]] = json.loads(Path(file_groups).read_text(encoding="utf-8"))
-    futures: dict[str, list] = {stage: [] for stage in SHARD_STAGES}
+    futures: dict[str, list] = {stage: [] for stage in ("ingest", *SHARD_STAGES)}
     in_flight: deque = deque()
 
     def read_group(g: int):
-        return named(ingest_task, "ingest", g, "file group").submit(groups[g], config.input, config.run.shard_size, staging, g) if g < len(groups) else None
+        if g >= len(groups):
+            return None
+        future = named(ingest_task, "ingest", g, "file group").submit(groups[g], config.input, config.run.shard_size, staging, g)
+        futures["ingest"].append((g, future))
+        return future
 
     try:
         upcoming = read_group(0)
@@ -108,85 +138,143 @@ def process_shards(file_groups: str, config: PipelineConfig, staging: str, conte
             current, upcoming = upcoming, read_group(g + 1)
             for raw in current.result():
                 results.ingested.append(raw)
-                in_flight.append(submit_shard(raw, len(results.ingested) - 1, config, staging, context, futures))
+                in_flight.append(submit_shard(raw, len(results.ingested) - 1, config, staging, context, cache, futures))
                 if len(in_flight) > config.run.shards_in_flight:
                     in_flight.popleft().result()  # raises at once if that shard failed
         for future in in_flight:
             future.result()
+    except Exception as exc:
+        results.failed_stage, results.error = first_failure(futures) or ("shards", f"{type(exc).__name__}: {exc}")
+        raise StageFailed(f"{results.failed_stage} failed: {results.error}") from exc
     finally:
-        results.stages = {stage: finished_refs(stage_futures) for stage, stage_futures in futures.items()}
+        results.stages = {stage: finished_refs(stage_futures) for stage, stage_futures in futures.items() if stage != "ingest"}
     for stage, refs in results.stages.items():
         logger.info("%s: %d rows in %d shards, %.1f s of task time", stage, sum(r.rows for r in refs), len(refs), sum(r.seconds for r in refs))
 
 
+def read_origins(ingested: list[ShardRef], listing: list[Rejection]) -> list[str]:
+    """Where every record the run read came from: ingest's kept rows and rejections, and
+    the paths rejected while listing."""
+    origins = [r.origin for r in listing]
+    for ref in ingested:
+        origins += pq.read_table(ref.path, columns=["origin"]).column("origin").to_pylist()
+        if ref.rejected_path:
+            origins += pq.read_table(ref.rejected_path, columns=["origin"]).column("origin").to_pylist()
+    return origins
+
+
+def kept_origins(committed: list[str]) -> list[str]:
+    return [o for p in committed if Path(p).parent.parent.name == "documents" for o in pq.read_table(p, columns=["origin"]).column("origin").to_pylist()]
+
+
+def cache_counts(stage_refs: dict[str, list[ShardRef]]) -> dict[str, dict[str, int]]:
+    """Per cached stage: shards taken from the shard cache (an earlier run finished them) and computed."""
+    return {stage: {"from_cache": sum(r.cached for r in refs), "computed": sum(not r.cached for r in refs)}
+            for stage, refs in stage_refs.items() if stage in CACHED_STAGES}
+
+
+def run_record_base(context: RunContext, config: PipelineConfig, parameters: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a run record known from the start."""
+    return {
+        "flow_run_name": flow_run.get_name(), "deployment": deployment.name, "started_at": context.started_at,
+        "parameters": parameters, "config": config.model_dump(mode="json"), "config_sha256": context.config_sha256,
+        "analysis_sha256": context.analysis_sha256, "code_version": code_version(), "models": models,
+        "libraries": library_versions(), **process_identity(),
+    }
+
+
+def record_run_start(context: RunContext, config: PipelineConfig, parameters: dict[str, Any]) -> None:
+    """A `running` record, replaced when the run ends: a run killed on the way keeps it,
+    and the next run on this host marks it `interrupted`."""
+    write_run_record(context, {**run_record_base(context, config, parameters, {}), "status": "running"})
+
+
+def recover_interrupted_runs(output_root: str) -> list[str]:
+    """Mark the records of runs whose process died as `interrupted` and drop their staging
+    (their finished shards stay in the shard cache for the next run)."""
+    with output_lock(output_root):
+        recovered = [mark_interrupted(path) for path in interrupted_runs(output_root)]
+    for run_id in recovered:
+        remove_staging(Path(output_root) / "_staging" / run_id)
+    return recovered
+
+
 @task(name="finalize", cache_policy=NO_CACHE, persist_result=False)
 def finalize_run(
-    context: RunContext, config: PipelineConfig, parameters: dict[str, Any], models: dict[str, Any], n_files: int, listing: list[Rejection],
-    ingested: list[ShardRef], stage_refs: dict[str, list[ShardRef]], status: str, error: str | None,
+    context: RunContext, config: PipelineConfig, parameters: dict[str, Any], models: dict[str, Any], files: list[str], listing: list[Rejection],
+    shards: ShardResults, cache: ShardCache | None, status: str, error: str | None, failed_stage: str | None,
 ) -> dict[str, Any]:
-    """Write the run's `rejected` table and its run record; return the run summary."""
-    rejected = collect_rejected([*ingested, *stage_refs.get("deduplicate", [])], listing)
-    outputs = [p for ref in stage_refs.get("write", []) for p in ref.parts.values()]
+    """Commit a completed run's outputs, write its `rejected` table and its run record;
+    return the run summary. A failed run commits nothing: its finished shards wait in the cache."""
+    stage_refs = shards.stages
+    commit = commit_shard_outputs(context, stage_refs.get("write", [])) if status == "completed" else Commit()
+    rejected = collect_rejected([*shards.ingested, *stage_refs.get("deduplicate", [])], [*listing, *commit.late_duplicates])
+    outputs = list(commit.paths)
     if rejected.num_rows:
         outputs.append(write_table(context, "rejected", "all", rejected)[0])
-    n_read = sum(r.rows + r.rejected_rows for r in ingested) + len(listing)
-    n_kept = sum(r.rows for r in stage_refs.get("write", []))
-    n_skipped = sum(r.skipped_rows for r in stage_refs.get("deduplicate", []))  # read = kept + rejected + skipped
-    stages = {"ingest": ingested, **stage_refs}
+    accounting = accounting_summary(per_file_counts(
+        read_origins(shards.ingested, listing), kept_origins(commit.paths), rejected.column("origin").to_pylist(), [*files, *(r.origin for r in listing)]))
+    stages = {"ingest": shards.ingested, **stage_refs}
     finished = now_utc()
     record = {
-        "flow_run_name": flow_run.get_name(), "deployment": deployment.name,
-        "status": status, "error": error, "started_at": context.started_at, "finished_at": finished,
+        **run_record_base(context, config, parameters, models),
+        "status": status, "error": error, "failed_stage": failed_stage, "finished_at": finished,
         "duration_s": round((finished - context.started_at).total_seconds(), 3),
-        "parameters": parameters, "config": config.model_dump(mode="json"), "config_sha256": context.config_sha256,
-        "code_version": code_version(), "models": models, "libraries": library_versions(),
-        "n_read": n_read, "n_kept": n_kept, "n_rejected": rejected.num_rows, "n_skipped": n_skipped,
-        "counts": {"files": n_files, "read": n_read, **{stage: sum(r.rows for r in refs) for stage, refs in stages.items()}},
-        "rejected_by_reason": count_reasons(rejected),
+        "n_read": accounting["read"], "n_kept": commit.kept, "n_rejected": rejected.num_rows,
+        "counts": {"files": len(files), "read": accounting["read"], **{stage: sum(r.rows for r in refs) for stage, refs in stages.items()}},
+        "rejected_by_reason": count_reasons(rejected), "accounting": accounting, "cache": cache_counts(stage_refs),
         "stage_seconds": {stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
         "outputs": output_files(outputs),
     }
     record["outputs"].append({"path": write_run_record(context, record), "table": "runs", "rows": 1})
+    if status == "completed" and cache is not None:  # its entries served their purpose
+        for stage in CACHED_STAGES:
+            cache.remove(stage_refs.get(stage, []), stage)
     return {"run_id": context.run_id, **record}
 
 
-@flow(name="news-pipeline", validate_parameters=True)
+@flow(name="news-pipeline", validate_parameters=True, persist_result=False)  # results are Parquet, never pickles
 def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the whole pipeline over the configured inputs; returns the run record."""
     logger = get_run_logger()
     config = load_config(config_path, overrides)
-    started = now_utc()
     run_id = flow_run.get_id() or str(uuid.uuid4())
-    context = RunContext(run_id=run_id, started_at=started, output_root=config.output.root, config_sha256=config.sha256(),
-                         compression=config.output.compression, write_sentences=config.output.write_sentences)
-    staging = str(Path(config.output.root) / "_staging" / run_id)
+    root = config.output.root
+    staging = str(Path(root) / "_staging" / run_id)
+    context = RunContext(run_id=run_id, started_at=now_utc(), output_root=root, config_sha256=config.sha256(),
+                         compression=config.output.compression, write_sentences=config.output.write_sentences, staging=staging)
     parameters = {"config_path": config_path, "overrides": overrides or {}}
-    files, listing = list_inputs(config.input.paths, config.input.extensions)
+    for dead in recover_interrupted_runs(root):
+        logger.warning("run %s ended without finishing (its process is gone): marked interrupted", dead)
+    prune_stale_entries(Path(root) / CACHE_DIR)
+    record_run_start(context, config, parameters)
+    files, listing = list_inputs(config.input.paths, config.input.extensions, follow_symlinks=config.input.follow_symlinks)
     files = without_excluded(files, config.input.exclude)
-    logger.info("%d input files (%d paths rejected) -> output %s, run %s", len(files), len(listing), config.output.root, run_id)
+    file_names = [str(f) for f in files]
+    logger.info("%d input files (%d paths rejected) -> output %s, run %s", len(files), len(listing), root, run_id)
     shards = ShardResults()
     models: dict[str, Any] = {}
+    cache: ShardCache | None = None
     try:
         models = model_provenance(config)  # a missing model fails the run here, before any work
+        context = replace(context, analysis_sha256=analysis_fingerprint(config, models))
+        cache = ShardCache(str(Path(root) / CACHE_DIR), code_fingerprint(), hashlib.sha256(json.dumps(models, sort_keys=True, default=str).encode()).hexdigest())
         file_groups = stage_file_groups(group_files(files, config.run.shard_size), staging)
         runner = process_shards.with_options(task_runner=task_runner_for(config), flow_run_name=f"shards-{config.run.runner}")
-        runner(file_groups, config, staging, context, shards)
-        unique = shards.stages["deduplicate"]
-        skipped = sum(r.skipped_rows for r in unique)
-        logger.info("%d records read, %d documents kept after cleaning and deduplication%s", sum(r.rows + r.rejected_rows for r in shards.ingested),
-                    sum(r.rows for r in unique), f", {skipped} skipped as already in the output" if config.run.incremental else "")
-        if config.run.incremental and not sum(r.rows for r in unique):
-            logger.info("nothing new: every document read is already in %s", config.output.root)
+        runner(file_groups, config, staging, context, cache, shards)
     except Exception as exc:
-        # The record of a failed run says so; the original error is what the run raises.
+        # The record of a failed run says where and why; the error is what the run raises.
+        failed_stage = shards.failed_stage or ("models" if not models else "run")
+        error = shards.error or f"{type(exc).__name__}: {exc}"
         try:
-            failed = finalize_run(context, config, parameters, models, len(files), listing, shards.ingested, shards.stages, "failed", f"{type(exc).__name__}: {exc}")
+            failed = finalize_run(context, config, parameters, models, file_names, listing, shards, cache, "failed", error, failed_stage)
             publish_run_artifacts(failed)
         except Exception as record_error:  # noqa: BLE001
             logger.error("could not write the failed run's record: %s", record_error)
         raise
-    summary = finalize_run(context, config, parameters, models, len(files), listing, shards.ingested, shards.stages, "completed", None)
+    summary = finalize_run(context, config, parameters, models, file_names, listing, shards, cache, "completed", None, None)
     publish_run_artifacts(summary)
     remove_staging(Path(staging))
-    logger.info("run %s: %d read, %d kept, %d rejected", run_id, summary["n_read"], summary["n_kept"], summary["n_rejected"])
+    logger.info("run %s: %d read, %d kept, %d rejected (%s)", run_id, summary["n_read"], summary["n_kept"], summary["n_rejected"],
+                ", ".join(f"{k} {v}" for k, v in summary["rejected_by_reason"].items()) or "none")
     return summary

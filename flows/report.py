@@ -64,8 +64,7 @@ def run_report_markdown(summary: dict[str, Any], tables: RunTables | None = None
         + f"{summary.get('duration_s', 0):.1f} s", "",
         f"Inputs: {', '.join(f'`{p}`' for p in config.get('input', {}).get('paths', []))}", "",
         "## Documents", "",
-        f"{summary.get('n_read', 0)} read, **{summary.get('n_kept', 0)} kept**, {summary.get('n_rejected', 0)} rejected"
-        + (f", {summary['n_skipped']} skipped as already in the output" if summary.get("n_skipped") else ""), "",
+        f"{summary.get('n_read', 0)} read, **{summary.get('n_kept', 0)} kept**, {summary.get('n_rejected', 0)} rejected", "",
     ]
     reasons = summary.get("rejected_by_reason", {})
     if reasons:

@@ -49,7 +49,7 @@ def train_tuned_task(train_path: str, dev_path: str, out_dir: str, settings: Fin
     return {"stance-tuned": train_tuned_stance(data, Path(out_dir), settings, progress_logger())}
 
 
-@flow(name="train-heads", validate_parameters=True)
+@flow(name="train-heads", validate_parameters=True, persist_result=False)
 def train_heads_flow(train_path: str, dev_path: str, out_dir: str, finetune: bool = False, seed: int = 0, threads: int = 0,
                      limit: int | None = None, epochs: int = 3, layers: int = 2) -> dict[str, Any]:
     """Linear stance and sentiment heads, or (finetune) the tuned stance head; returns dev metrics per head."""

@@ -26,6 +26,8 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import CleanConfig
 from tasks.memory import release_freed_memory
 from tasks.records import CLEAN_SCHEMA, CleanDocument, RawDocument, Rejection, RejectReason, ShardRef
+from tasks.retries import stage_task_options
+from tasks.shard_cache import ShardCache, through_cache
 from tasks.staging import read_shard, write_records_shard
 
 STAGE = "clean"
@@ -59,6 +61,10 @@ _C0 = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b\u00ad\u2060\ufeff]")
 _H_SPACE = re.compile(r"[^\S\n]+")  # any horizontal whitespace run (tabs, NBSP, thin spaces)
 _BLANK_RUNS = re.compile(r"\n{3,}")
+# An NBSP after a non-ASCII character may be the last byte of mojibake ("à" read as
+# cp1252 is "Ã\xa0", NBSP is "Â\xa0"): stripped or made a space first, ftfy could not
+# repair it ("voilÃ" at a line end). Such text lets ftfy see its spacing as it came.
+_MOJIBAKE_NBSP = re.compile(r"[^\x00-\x7f]\xa0")
 _FTFY = ftfy.TextFixerConfig(uncurl_quotes=False, explain=False)  # keep the outlet's typography
 
 
@@ -77,7 +83,9 @@ def clean_text(raw: str) -> str:
     blank-line runs, strip lines. Idempotent: a second pass changes nothing."""
     # Spacing is made final before ftfy, so clean input costs one ftfy pass (~1.2 ms),
     # not two. ftfy's fixes can expose another (rare): repeat until nothing changes.
-    text = _normalise_spacing(_C0.sub("", _LINE_BREAKS.sub("\n", raw)))
+    text = _C0.sub("", _LINE_BREAKS.sub("\n", raw))
+    if not _MOJIBAKE_NBSP.search(text):
+        text = _normalise_spacing(text)
     for _ in range(5):
         fixed = _repair(text)
         if fixed == text:
@@ -392,7 +400,9 @@ def join_paragraphs(text: str) -> str:
         if len(lines) > 1 and max(map(len, lines)) <= _WRAP_WIDTH:
             ended = sum(line[-1] in ".!?:\"'”’)" for line in lines[:-1])
             if ended * 2 < len(lines) - 1:
-                lines = [" ".join(lines)]
+                # Joining can pair what ftfy saw apart ("Â" at a line end, then a space):
+                # re-clean the joined line, so the kept text is clean_text's fixed point.
+                lines = [joined] if (joined := clean_text(" ".join(lines))) else []
         paragraphs.extend(lines)
     return "\n".join(paragraphs)
 
@@ -546,16 +556,55 @@ def _clean_field(value: str | None) -> str | None:
     return " ".join(clean_text(str(value)).split()) or None
 
 
+# Cleaning shrinks text by dropping whitespace runs, controls and debris, and by decoding
+# entities and mojibake (an entity such as "&#128512;" is 9 characters to 1). Text with
+# more non-space characters than this many times max_chars cannot come out under it:
+# reject it before cleaning (a 20 MB text took ~4 s and hundreds of MB to clean, only
+# to be rejected then).
+_MAX_SHRINK = 10
+_SPACES = (" ", "\n", "\t", "\r", "\xa0")
+
+
+def _far_too_long(text: str, max_chars: int) -> str | None:
+    """Why `text` is too long for cleaning to bring it under max_chars, or None."""
+    bound = _MAX_SHRINK * max_chars
+    if len(text) <= bound:
+        return None  # the common case costs one len()
+    solid = len(text) - sum(text.count(space) for space in _SPACES)  # C-speed passes, no copies
+    if solid <= bound:
+        return None
+    return f"{len(text)} chars before cleaning ({solid} non-space), over {_MAX_SHRINK} x max_chars {max_chars}"
+
+
+# Chinese and Japanese put no spaces between words: each Han ideograph counts as a word
+# (as word processors count it; a Chinese word averages under two characters), and so does
+# each run of hiragana or of katakana (a particle, a verb ending, a loanword). CJK
+# punctuation separates words, like a space.
+_CJK_WORD = re.compile(r"[\u3005\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]"
+                       r"|[\u3040-\u309f]+|[\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f]+")
+_CJK_ANY = re.compile(rf"{_CJK_WORD.pattern}|[\u3000-\u303f\uff01-\uff65]+")
+
+
+def count_words(text: str) -> int:
+    """Whitespace-separated words, with Chinese and Japanese words counted as above."""
+    if not _CJK_ANY.search(text):
+        return len(text.split())
+    cjk = sum(1 for _ in _CJK_WORD.finditer(text))
+    return cjk + len(_CJK_ANY.sub(" ", text).split())
+
+
 def _clean_document(raw: RawDocument, config: CleanConfig) -> CleanDocument | Rejection:
     if not isinstance(raw.text, str):
         return _reject(raw.origin, RejectReason.NOT_TEXT, f"text is {type(raw.text).__name__}, not str")
+    if too_long := _far_too_long(raw.text, config.max_chars):
+        return _reject(raw.origin, RejectReason.TOO_LONG, too_long)
     byline = extract_byline(clean_text(raw.text))
     text = join_paragraphs(byline.remaining_text)
     if not text:
         return _reject(raw.origin, RejectReason.EMPTY, "no text left after cleaning")
     if len(text) > config.max_chars:
         return _reject(raw.origin, RejectReason.TOO_LONG, f"{len(text)} chars > max_chars {config.max_chars}")
-    words = len(text.split())
+    words = count_words(text)
     if words < config.min_words:
         return _reject(raw.origin, RejectReason.TOO_SHORT, f"{words} words < min_words {config.min_words}")
     language = detect_language(text)
@@ -589,8 +638,13 @@ def clean_document(raw: RawDocument, config: CleanConfig) -> CleanDocument | Rej
 # ---------------------------------------------------------------------------------------
 # The stage over one shard
 
-def clean_shard(raw: ShardRef, index: int, config: CleanConfig, staging_dir: str) -> ShardRef:
+def clean_shard(raw: ShardRef, index: int, config: CleanConfig, staging_dir: str, cache: ShardCache | None = None) -> ShardRef:
     """Clean every record of an ingest shard; the shard is renumbered `index` from here on."""
+    return through_cache(cache, STAGE, raw, config, staging_dir, lambda: _clean_records(raw, index, config, staging_dir),
+                         index=index, uses_models=False)
+
+
+def _clean_records(raw: ShardRef, index: int, config: CleanConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
     kept, rejected = [], []
     for row in read_shard(raw).to_pylist():
@@ -605,4 +659,4 @@ def clean_shard(raw: ShardRef, index: int, config: CleanConfig, staging_dir: str
     return ref
 
 
-clean_task = task(clean_shard, name="clean", cache_policy=NO_CACHE, persist_result=False)
+clean_task = task(clean_shard, name="clean", cache_policy=NO_CACHE, persist_result=False, **stage_task_options())

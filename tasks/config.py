@@ -46,6 +46,7 @@ class InputConfig(Section):
     exclude: list[str] = Field(default_factory=lambda: ["README*", "LICENSE*", "CHANGELOG*"], description="file-name patterns never read as articles")
     columns: TableColumns = Field(default_factory=TableColumns)
     max_file_bytes: int = Field(default=50_000_000, gt=0)
+    follow_symlinks: bool = Field(default=False, description="read files that symlinks inside an input folder point to outside it")
 
     @field_validator("extensions")
     @classmethod
@@ -65,7 +66,6 @@ class OutputConfig(Section):
 
 class RunConfig(Section):
     shard_size: int = Field(default=250, ge=1, le=100_000)
-    incremental: bool = Field(default=False, description="skip documents whose doc_id is already in the output's documents table")
     shards_in_flight: int = Field(default=2, ge=1, le=1024, description="shards between cleaning and writing at once: bounds memory")
     runner: Literal["threads", "dask"] = "threads"
 
@@ -204,7 +204,7 @@ class ScheduleConfig(Section):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     cron: str | None = Field(default=None, description="cron expression, e.g. '0 * * * *'")
     interval: int | None = Field(default=None, ge=1, description="seconds between runs")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="config keys this schedule's runs set, e.g. { 'run.incremental' = true }")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="config keys this schedule's runs set, e.g. { 'summary.sentences' = 1 }")
 
     @model_validator(mode="after")
     def _one_timing(self) -> "ScheduleConfig":

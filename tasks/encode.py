@@ -20,6 +20,8 @@ from tasks.models.heads import head_kind
 from tasks.models.tuned_stance import KIND as TUNED_KIND
 from tasks.models.tuned_stance import TunedStanceHead, load_tuned_stance_head
 from tasks.records import ShardRef
+from tasks.retries import stage_task_options
+from tasks.shard_cache import ShardCache, through_cache
 from tasks.staging import read_shard, write_shard
 from tasks.targets import TargetMatcher
 
@@ -152,7 +154,13 @@ def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Ta
     return encode_sentences(sentences_to_encode(rows, config), config)
 
 
-def encode_shard(clean: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
+def encode_shard(clean: ShardRef, config: PipelineConfig, staging_dir: str, cache: ShardCache | None = None) -> ShardRef:
+    """Encode a clean shard's sentences and its targets' mentions."""
+    settings = (config.encoder, config.stance, config.runtime)  # stance: which targets' mentions are pooled
+    return through_cache(cache, "encode", clean, settings, staging_dir, lambda: _encode_shard(clean, config, staging_dir))
+
+
+def _encode_shard(clean: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
     sentences, mentions = encode_documents(read_shard(clean, ["doc_id", "sentences"]), config)
     ref = write_shard(Path(staging_dir), "encode", clean.index, sentences, parts={"mentions": mentions}, started=started)
@@ -161,4 +169,4 @@ def encode_shard(clean: ShardRef, config: PipelineConfig, staging_dir: str) -> S
     return ref
 
 
-encode_task = task(encode_shard, name="encode", cache_policy=NO_CACHE, persist_result=False)
+encode_task = task(encode_shard, name="encode", cache_policy=NO_CACHE, persist_result=False, **stage_task_options())

@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
@@ -30,6 +31,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.config import SUPPORTED_EXTENSIONS, InputConfig, TableColumns, normalise_extension
 from tasks.records import RAW_SCHEMA, RawDocument, RejectReason, Rejection, ShardRef
+from tasks.retries import stage_task_options
 from tasks.staging import write_records_shard
 
 STAGE = "ingest"
@@ -64,12 +66,31 @@ def _glob_root(pattern: str) -> Path:
     return Path(*parts) if parts else Path(".")
 
 
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                  (stat.S_ISBLK, "block device"))
+
+
+def _not_a_file(path: Path) -> str:
+    """Why `path`, which is no regular file or folder, cannot be read: said truly (a
+    FIFO is not 'missing'), and without opening it (opening a FIFO blocks)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "broken symlink" if path.is_symlink() else "no such file or folder"
+    except OSError as exc:
+        return str(exc)
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "special file")
+    return f"not a regular file ({kind})"
+
+
 class _Listing:
     """Accumulates found files (keyed by resolved path, so aliases count once) and
-    rejections (keyed by origin, so overlapping entries don't report twice)."""
+    rejections (keyed by origin, so overlapping entries don't report twice).
+    `follow` (input.follow_symlinks) lets symlinks lead out of the searched folder."""
 
-    def __init__(self, wanted: frozenset[str]) -> None:
+    def __init__(self, wanted: frozenset[str], follow: bool = False) -> None:
         self.wanted = wanted
+        self.follow = follow
         self.files: set[Path] = set()
         self.rejections: dict[str, Rejection] = {}
 
@@ -78,8 +99,9 @@ class _Listing:
 
     def escapes(self, path: Path, root: Path) -> bool:
         """A symlink out of the searched folder could pull in anything on the machine
-        (another user's files, /etc): refuse it, and say so rather than hide it."""
-        if path.is_symlink() and not _inside(path.resolve(), root):
+        (another user's files, /etc): unless told to follow symlinks, refuse it, and say
+        so rather than hide it. Resolving catches a link anywhere along the path."""
+        if not self.follow and not _inside(path.resolve(), root):
             self.reject(str(path), RejectReason.UNREADABLE, "symlink points outside the input folder")
             return True
         return False
@@ -88,44 +110,72 @@ class _Listing:
         """A file met while searching `root` (a folder or a glob's folder)."""
         if path.suffix.lower() not in self.wanted:
             return  # other file types in a searched folder are simply not inputs
-        resolved = path.resolve()
         if self.escapes(path, root):
             return
-        if not resolved.is_file():
-            self.reject(str(path), RejectReason.UNREADABLE, "no such file or folder")
+        if path.is_file():
+            self.files.add(path.resolve())
         else:
-            self.files.add(resolved)
+            self.reject(str(path), RejectReason.UNREADABLE, _not_a_file(path))
+
+    def _enter(self, sub: Path, root: Path, seen: set[Path]) -> bool:
+        """Whether the walk goes into folder `sub`."""
+        if sub.name.startswith("."):
+            return False  # hidden folders (.git, .cache) are never inputs
+        if sub.is_symlink() and not self.follow:
+            # Outside: refused. Inside: its files are listed through their real path.
+            self.escapes(sub, root)
+            return False
+        real = sub.resolve()
+        if real in seen:
+            return False  # a symlink cycle, or a folder already reached another way
+        seen.add(real)
+        return True
+
+    def folders(self, top: Path, root: Path) -> Iterator[tuple[Path, list[str]]]:
+        """(folder, its non-hidden entry names that are no folders) for `top` and each
+        folder below it, each real folder once, so a symlink cycle ends."""
+
+        def on_error(exc: OSError) -> None:
+            self.reject(str(exc.filename or top), RejectReason.UNREADABLE, str(exc))
+
+        seen = {top.resolve()}
+        for dirpath, dirnames, filenames in os.walk(top, onerror=on_error, followlinks=self.follow):
+            here = Path(dirpath)
+            dirnames[:] = [name for name in sorted(dirnames) if self._enter(here / name, root, seen)]
+            yield here, [name for name in sorted(filenames) if not name.startswith(".")]
 
     def walk(self, folder: Path) -> None:
         root = folder.resolve()
+        for here, names in self.folders(folder, root):
+            for name in names:
+                self.add_found(here / name, root)
 
-        def on_error(exc: OSError) -> None:
-            self.reject(str(exc.filename or folder), RejectReason.UNREADABLE, str(exc))
-
-        # followlinks=False: symlinked folders are checked below, never entered blindly.
-        for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=False):
-            here = Path(dirpath)
-            kept = []
-            for name in sorted(dirnames):
-                if name.startswith("."):
-                    continue  # hidden folders (.git, .cache) are never inputs
-                sub = here / name
-                if sub.is_symlink():
-                    # Outside: refused. Inside: its files are listed through their real path.
-                    self.escapes(sub, root)
-                    continue
-                kept.append(name)
-            dirnames[:] = kept
-            for name in sorted(filenames):
-                if not name.startswith("."):
-                    self.add_found(here / name, root)
+    def glob(self, pattern: str, root: Path) -> Iterator[str]:
+        """glob.glob(pattern, recursive=True), except that `**` descends the way `walk`
+        does: never round a symlink cycle (glob would, exponentially), and through a
+        symlink only when following them."""
+        parts = pattern.split(os.sep)
+        if "**" not in parts:
+            yield from glob.iglob(pattern)  # fixed depth: no cycle to go round
+            return
+        i = parts.index("**")
+        prefix, rest = os.sep.join(parts[:i]) or (os.sep if i else "."), os.sep.join(parts[i + 1 :])
+        for base in map(Path, glob.iglob(prefix) if _GLOB_CHARS.search(prefix) else [prefix]):
+            if not base.is_dir() or self.escapes(base, root):
+                continue
+            for folder, _ in self.folders(base, root):
+                if rest:
+                    yield from self.glob(str(Path(glob.escape(str(folder))) / rest), root)
+                else:
+                    yield str(folder)
 
 
-def list_inputs(paths: list[str], extensions: Sequence[str]) -> tuple[list[Path], list[Rejection]]:
+def list_inputs(paths: list[str], extensions: Sequence[str], follow_symlinks: bool = False) -> tuple[list[Path], list[Rejection]]:
     """Expand files, folders (recursively) and glob patterns into the sorted, de-duplicated
     list of input files (resolved paths), plus a Rejection for each entry that names
-    nothing usable."""
-    listing = _Listing(frozenset(normalise_extension(e) for e in extensions))
+    nothing usable. `follow_symlinks` (input.follow_symlinks) reads what symlinks in a
+    searched folder point to outside it; they are refused otherwise."""
+    listing = _Listing(frozenset(normalise_extension(e) for e in extensions), follow_symlinks)
     for entry in paths:
         # A name like "Reuters [2024].txt" is a file, not a pattern, when it exists.
         if _GLOB_CHARS.search(entry) and not os.path.lexists(os.path.expanduser(entry)):
@@ -141,17 +191,17 @@ def list_inputs(paths: list[str], extensions: Sequence[str]) -> tuple[list[Path]
             else:
                 listing.reject(entry, RejectReason.UNSUPPORTED, f"extension '{path.suffix or '(none)'}' is not one of {sorted(listing.wanted)}")
         else:
-            listing.reject(entry, RejectReason.UNREADABLE, "no such file or folder")
+            listing.reject(entry, RejectReason.UNREADABLE, _not_a_file(path))
     return sorted(listing.files), sorted(listing.rejections.values(), key=lambda r: r.origin)
 
 
 def _expand_glob(pattern: str, listing: _Listing) -> None:
-    # glob.glob already skips hidden names unless the pattern spells them out.
-    matches = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
+    # glob skips hidden names unless the pattern spells them out; so does listing.glob's `**`.
+    root = _glob_root(pattern).resolve()
+    matches = sorted(set(listing.glob(os.path.expanduser(pattern), root)))
     if not matches:
         listing.reject(pattern, RejectReason.UNREADABLE, "glob matched nothing")
         return
-    root = _glob_root(pattern).resolve()
     walked: list[Path] = []
     for match in matches:
         path = Path(match)
@@ -186,6 +236,8 @@ _BOMS = (
 )
 # Control characters (Unicode category Cc) other than \t \n \v \f \r: binary data's tell.
 _BINARY_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_STRAY_NULS_PER_KB = 1  # more NULs than this (and no UTF-16/32) is binary data
+_MAX_MESS = 0.2  # charset-normalizer's own bar (from_bytes' threshold) for "reads as text"
 
 
 def _is_utf8(path: Path) -> bool:
@@ -214,15 +266,34 @@ def _guess_legacy_encoding(path: Path) -> str | None:
     from charset_normalizer.md import mess_ratio
 
     # Non-UTF-8 files are rare and bounded by max_file_bytes: reading them whole is fine.
-    data = path.read_bytes()
+    # Stray NULs (tolerated by _detect_encoding, dropped by clean) would skew the measures.
+    data = path.read_bytes().replace(b"\x00", b"")
     best = from_bytes(data).best()
     try:
         as_cp1252 = data.decode("cp1252")
     except UnicodeDecodeError:
         return best.encoding if best else None
-    if best is None or mess_ratio(as_cp1252[:100_000], 1.0) <= best.chaos + 0.01:
-        return "cp1252"
-    return best.encoding
+    mess = mess_ratio(as_cp1252[:100_000], 1.0)
+    if best is None:
+        # Every byte decodes in cp1252, junk included: random high bytes come out as
+        # accented-letter soup (mess ratio over 1). No code page reads as text: not text.
+        return "cp1252" if mess <= _MAX_MESS else None
+    return "cp1252" if mess <= best.chaos + 0.01 else best.encoding
+
+
+def _nul_verdict(origin: str, head: bytes) -> str | Rejection | None:
+    """For a head holding NUL bytes: its UTF-16/32 codec (NULs are normal there without
+    a BOM); None when the NULs are few enough to be strays in text (a byte flipped in
+    transit, a C string's end), which clean drops; else binary data."""
+    from charset_normalizer import from_bytes
+
+    guess = from_bytes(head).best()
+    if guess is not None and guess.encoding.startswith(("utf_16", "utf_32")):
+        return guess.encoding
+    nuls = head.count(b"\x00")
+    if nuls <= max(1, len(head) * _STRAY_NULS_PER_KB // 1024):
+        return None
+    return _reject(origin, RejectReason.NOT_TEXT, f"binary data: {nuls} NUL bytes in the first {len(head)} bytes")
 
 
 def _detect_encoding(path: Path) -> str | Rejection:
@@ -235,17 +306,13 @@ def _detect_encoding(path: Path) -> str | Rejection:
             return _reject(origin, RejectReason.NOT_TEXT, f"binary data: {kind} signature {magic!r}")
     encoding = next((enc for bom, enc in _BOMS if head.startswith(bom)), None)
     if encoding is None and b"\x00" in head:
-        # NUL bytes are normal only in UTF-16/32 text without a BOM.
-        from charset_normalizer import from_bytes
-
-        guess = from_bytes(head).best()
-        if guess is None or not guess.encoding.startswith(("utf_16", "utf_32")):
-            return _reject(origin, RejectReason.NOT_TEXT, "binary data: NUL bytes in the first 8 KB")
-        encoding = guess.encoding
+        encoding = _nul_verdict(origin, head)
+        if isinstance(encoding, Rejection):
+            return encoding
     if encoding is None:
         encoding = "utf-8" if _is_utf8(path) else _guess_legacy_encoding(path)
         if encoding is None:
-            return _reject(origin, RejectReason.ENCODING, "bytes match no known text encoding")
+            return _reject(origin, RejectReason.ENCODING, "not UTF-8, and no known encoding decodes the bytes as readable text")
     sample = head.decode(encoding, errors="ignore")  # the head may cut a multi-byte char
     controls = len(_BINARY_CONTROLS.findall(sample))
     if sample and controls / len(sample) > 0.30:
@@ -739,4 +806,4 @@ def ingest_files(files: list[str], config: InputConfig, shard_size: int, staging
     return refs
 
 
-ingest_task = task(ingest_files, name="ingest", cache_policy=NO_CACHE, persist_result=False, retries=1, retry_delay_seconds=1)
+ingest_task = task(ingest_files, name="ingest", cache_policy=NO_CACHE, persist_result=False, **stage_task_options())

@@ -100,5 +100,6 @@ class ShardRef:
     parts: dict[str, str] = field(default_factory=dict)  # further named staging files of this shard
     rejected_path: str | None = None  # staging file of the records this stage rejected
     rejected_rows: int = 0
-    skipped_rows: int = 0  # incremental runs: documents already in the output, not processed again
     seconds: float = 0.0
+    cache_key: str = ""  # the shard cache's key for this result (tasks/shard_cache.py); empty when not cached
+    cached: bool = False  # taken from the cache (an earlier, unfinished run computed it), not computed

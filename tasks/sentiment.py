@@ -15,6 +15,8 @@ from tasks.config import PipelineConfig
 from tasks.encode import column_vectors, row_ranges
 from tasks.models.heads import cached_head, opinion_weighted_mean
 from tasks.records import ShardRef
+from tasks.retries import stage_task_options
+from tasks.shard_cache import ShardCache, through_cache
 from tasks.staging import read_shard, write_shard
 
 
@@ -51,11 +53,16 @@ def classify_sentiment(sentences: pa.Table, probs: np.ndarray, labels: list[str]
     return per_sentence, per_document
 
 
-def sentiment_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
+def sentiment_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str, cache: ShardCache | None = None) -> ShardRef:
+    return through_cache(cache, "sentiment", encoded, (config.sentiment, config.runtime), staging_dir,
+                         lambda: _sentiment_shard(encoded, config, staging_dir))
+
+
+def _sentiment_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
     sentences = read_shard(encoded, ["doc_id", "sentence_index", "text", "embedding"])
     per_sentence, per_document = classify_sentiment(sentences, *sentence_probabilities(sentences, config))
     return write_shard(Path(staging_dir), "sentiment", encoded.index, per_document, parts={"sentences": per_sentence}, started=started)
 
 
-sentiment_task = task(sentiment_shard, name="sentiment", cache_policy=NO_CACHE, persist_result=False)
+sentiment_task = task(sentiment_shard, name="sentiment", cache_policy=NO_CACHE, persist_result=False, **stage_task_options())

@@ -18,6 +18,8 @@ from tasks.config import PipelineConfig, resolve_resource
 from tasks.encode import STANCE_PROBS, column_vectors
 from tasks.models.heads import cached_head, opinion_weighted_mean, read_card
 from tasks.records import ShardRef
+from tasks.retries import stage_task_options
+from tasks.shard_cache import ShardCache, through_cache
 from tasks.staging import read_shard, write_shard
 
 NEUTRAL = "neutral"
@@ -95,7 +97,12 @@ def classify_stances(sentences: pa.Table, mentions: pa.Table, probs: np.ndarray,
     return pa.Table.from_pylist(out, schema=schema)
 
 
-def stance_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
+def stance_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str, cache: ShardCache | None = None) -> ShardRef:
+    return through_cache(cache, "stance", encoded, (config.stance, config.runtime), staging_dir,
+                         lambda: _stance_shard(encoded, config, staging_dir))
+
+
+def _stance_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
     sentences, mentions = read_shard(encoded, ["doc_id", "sentence_index", "text", "embedding"]), read_shard(encoded, part="mentions")
     probs, labels = mention_probabilities(sentences, mentions, config)
@@ -103,4 +110,4 @@ def stance_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str) ->
     return write_shard(Path(staging_dir), "stance", encoded.index, table, started=started)
 
 
-stance_task = task(stance_shard, name="stance", cache_policy=NO_CACHE, persist_result=False)
+stance_task = task(stance_shard, name="stance", cache_policy=NO_CACHE, persist_result=False, **stage_task_options())

@@ -16,6 +16,8 @@ from tasks.clean import is_byline
 from tasks.config import PipelineConfig, SummaryConfig
 from tasks.encode import column_vectors, row_ranges
 from tasks.records import ShardRef
+from tasks.retries import stage_task_options
+from tasks.shard_cache import ShardCache, through_cache
 from tasks.staging import read_shard, write_shard
 
 METHOD = "extractive:centroid-mmr-lead"
@@ -114,7 +116,12 @@ def abstractive_summaries(sentences: pa.Table, config: PipelineConfig) -> pa.Tab
     })
 
 
-def summarize_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
+def summarize_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str, cache: ShardCache | None = None) -> ShardRef:
+    return through_cache(cache, "summarize", encoded, (config.summary, config.runtime), staging_dir,
+                         lambda: _summarize_shard(encoded, config, staging_dir))
+
+
+def _summarize_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:
     started = time.perf_counter()
     if config.summary.kind == "abstractive":
         table = abstractive_summaries(read_shard(encoded, ["doc_id", "text"]), config)
@@ -123,4 +130,4 @@ def summarize_shard(encoded: ShardRef, config: PipelineConfig, staging_dir: str)
     return write_shard(Path(staging_dir), "summarize", encoded.index, table, started=started)
 
 
-summarize_task = task(summarize_shard, name="summarize", cache_policy=NO_CACHE, persist_result=False)
+summarize_task = task(summarize_shard, name="summarize", cache_policy=NO_CACHE, persist_result=False, **stage_task_options())

@@ -1,5 +1,6 @@
 """Write stage: a shard's results joined into the output tables, written as Parquet
-under the output root, Hive-partitioned by run date so every run reads as one dataset."""
+beside the dataset (in the run's staging folder) until the run commits them
+(tasks/commit.py), Hive-partitioned by run date so every run reads as one dataset."""
 from __future__ import annotations
 
 import time
@@ -13,8 +14,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.records import ShardRef
+from tasks.retries import stage_task_options
 from tasks.staging import SCHEMA_VERSION, read_shard, write_parquet_atomic
 
+RESULT_TABLES = ("documents", "stances", "sentences")  # hold each (doc_id, analysis) once across runs
 DOCUMENT_COLUMNS = ["doc_id", "origin", "source", "title", "authors", "published", "url", "language", "text"]
 
 
@@ -28,22 +31,44 @@ class RunContext:
     config_sha256: str
     compression: str = "zstd"
     write_sentences: bool = True
+    staging: str = ""  # the run's staging folder: shard outputs wait there until the run commits
+    analysis_sha256: str = ""  # what decides a row's content: see flows/pipeline.analysis_fingerprint
 
     @property
     def run_date(self) -> str:
         return self.started_at.astimezone(timezone.utc).date().isoformat()
 
+    def relative_path(self, table: str, part: str) -> Path:
+        """Where a file lives inside the dataset. Only the run id (from Prefect) and shard
+        numbers name files: nothing a document supplies can steer a path."""
+        return Path(table) / f"run_date={self.run_date}" / f"{self.run_id}-{part}.parquet"
+
     def table_path(self, table: str, part: str) -> Path:
-        return Path(self.output_root) / table / f"run_date={self.run_date}" / f"{self.run_id}-{part}.parquet"
+        return inside(Path(self.output_root), self.relative_path(table, part))
+
+    def staged_path(self, table: str, part: str) -> Path:
+        return inside(Path(self.staging) / "output", self.relative_path(table, part))
 
     def file_metadata(self) -> dict[str, str]:
         return {"newsflow.run_id": self.run_id, "newsflow.schema_version": SCHEMA_VERSION, "newsflow.config_sha256": self.config_sha256}
 
 
-def write_table(context: RunContext, name: str, part: str, table: pa.Table) -> tuple[str, int]:
-    """Write one output file (with the run's id as a column and in the file metadata)."""
+def inside(root: Path, relative: Path) -> Path:
+    """root / relative, refusing any path that would land outside root."""
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ValueError(f"output path {relative} escapes the output root {root}")
+    return root / relative
+
+
+def write_table(context: RunContext, name: str, part: str, table: pa.Table, staged: bool = False) -> tuple[str, int]:
+    """Write one output file (with the run's id as a column and in the file metadata; result
+    tables also carry the analysis fingerprint), into the dataset or, `staged`, beside it."""
     table = table.append_column("run_id", pa.array([context.run_id] * table.num_rows, pa.string()))
-    path = write_parquet_atomic(table, context.table_path(name, part), context.file_metadata(), context.compression)
+    if name in RESULT_TABLES:
+        table = table.append_column("analysis_sha256", pa.array([context.analysis_sha256] * table.num_rows, pa.string()))
+    target = context.staged_path(name, part) if staged else context.table_path(name, part)
+    path = write_parquet_atomic(table, target, context.file_metadata(), context.compression)
     return str(path), table.num_rows
 
 
@@ -72,17 +97,17 @@ def write_shard_outputs(
     started = time.perf_counter()
     part = f"{clean.index:05d}"
     documents = join_documents(read_shard(clean), read_shard(summaries), read_shard(sentiment))
-    written = {"documents": write_table(context, "documents", part, documents),
-               "stances": write_table(context, "stances", part, read_shard(stances))}
+    written = {"documents": write_table(context, "documents", part, documents, staged=True),
+               "stances": write_table(context, "stances", part, read_shard(stances), staged=True)}
     if context.write_sentences:
         sentences = read_shard(encoded, ["doc_id", "sentence_index", "text"]).join(
             read_shard(sentiment, part="sentences"), ["doc_id", "sentence_index"], join_type="left outer"
         ).sort_by([("doc_id", "ascending"), ("sentence_index", "ascending")])
-        written["sentences"] = write_table(context, "sentences", part, sentences)
+        written["sentences"] = write_table(context, "sentences", part, sentences, staged=True)
     return ShardRef(
         stage="write", index=clean.index, path=written["documents"][0], rows=written["documents"][1], content_hash="",
         parts={name: path for name, (path, _) in written.items()}, seconds=round(time.perf_counter() - started, 3),
     )
 
 
-write_task = task(write_shard_outputs, name="write", cache_policy=NO_CACHE, persist_result=False)
+write_task = task(write_shard_outputs, name="write", cache_policy=NO_CACHE, persist_result=False, **stage_task_options())

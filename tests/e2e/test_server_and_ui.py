@@ -95,7 +95,7 @@ def test_a_served_schedule_runs_and_a_trigger_passes_its_overrides(live_server, 
         documents = pd.read_parquet(triggered_out / "documents")
         assert documents.summary_sentences.map(len).eq(1).all()  # the trigger's override reached the flow
         parameters = json.loads(pd.read_parquet(triggered_out / "runs").parameters.iloc[0])
-        assert parameters["overrides"]["run.incremental"] is True  # the deployment's own overrides stay
+        assert parameters["overrides"]["input.paths"] == [str(ONE_ARTICLE)]  # the deployment's own overrides stay
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(timeout=30)

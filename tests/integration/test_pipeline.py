@@ -15,14 +15,14 @@ pytestmark = pytest.mark.slow
 
 EXPECTED_COLUMNS = {
     "documents": {"doc_id", "origin", "source", "title", "authors", "published", "url", "language", "text", "n_sentences",
-                  "summary", "summary_sentences", "summary_method", "sentiment", "p_negative", "p_neutral", "p_positive", "run_id"},
+                  "summary", "summary_sentences", "summary_method", "sentiment", "p_negative", "p_neutral", "p_positive", "run_id", "analysis_sha256"},
     "stances": {"doc_id", "target", "label", "confidence", "n_mentions", "evidence", "evidence_sentence",
-                "p_against", "p_neutral", "p_favor", "run_id"},
-    "sentences": {"doc_id", "sentence_index", "text", "sentiment", "p_negative", "p_neutral", "p_positive", "run_id"},
+                "p_against", "p_neutral", "p_favor", "run_id", "analysis_sha256"},
+    "sentences": {"doc_id", "sentence_index", "text", "sentiment", "p_negative", "p_neutral", "p_positive", "run_id", "analysis_sha256"},
     "rejected": {"origin", "reason", "detail", "stage", "run_id"},
     "runs": {"run_id", "flow_run_name", "status", "started_at", "finished_at", "parameters", "config", "config_sha256",
              "code_version", "models", "libraries", "n_read", "n_kept", "n_rejected", "counts", "rejected_by_reason",
-             "stage_seconds", "outputs"},
+             "stage_seconds", "outputs", "analysis_sha256", "failed_stage", "host", "pid", "accounting", "cache"},
 }
 
 
@@ -34,10 +34,10 @@ def run_pipeline(inputs: list[str], output: Path, **extra) -> dict:
 
 @pytest.fixture(scope="module")
 def sample_runs(prefect_harness, tmp_path_factory):
-    """Two runs over the samples into one output root (small shards, to exercise sharding)."""
+    """Two runs over the samples, each into its own output root (small shards, to exercise sharding)."""
     output = tmp_path_factory.mktemp("output")
     first = run_pipeline([str(SAMPLES)], output, **{"run.shard_size": 4})
-    second = run_pipeline([str(SAMPLES)], output, **{"run.shard_size": 4})
+    second = run_pipeline([str(SAMPLES)], tmp_path_factory.mktemp("output-again"), **{"run.shard_size": 4})
     return output, first, second
 
 
@@ -100,19 +100,21 @@ def test_outputs_are_hive_partitioned_and_read_with_duckdb(sample_runs):
     counts = duckdb.sql(
         f"select run_id, count(*) as n from read_parquet('{output}/documents/**/*.parquet', hive_partitioning=true) group by run_id"
     ).fetchall()
-    assert dict(counts) == {first["run_id"]: 15, second["run_id"]: 15}
+    assert dict(counts) == {first["run_id"]: 15}
     assert not list(output.glob("_staging/*")), "staging files are removed after a successful run"
 
 
 def test_second_run_gives_the_same_ids_and_labels(sample_runs):
     output, first, second = sample_runs
     columns = ["doc_id", "sentiment", "summary"]
+    again = Path(second["config"]["output"]["root"])
     a = read_table(output, "documents", first["run_id"])[columns].sort_values("doc_id").reset_index(drop=True)
-    b = read_table(output, "documents", second["run_id"])[columns].sort_values("doc_id").reset_index(drop=True)
+    b = read_table(again, "documents", second["run_id"])[columns].sort_values("doc_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+    assert first["analysis_sha256"] == second["analysis_sha256"]
     keys = ["doc_id", "target", "label"]
     sa = read_table(output, "stances", first["run_id"])[keys].sort_values(keys).reset_index(drop=True)
-    sb = read_table(output, "stances", second["run_id"])[keys].sort_values(keys).reset_index(drop=True)
+    sb = read_table(again, "stances", second["run_id"])[keys].sort_values(keys).reset_index(drop=True)
     pd.testing.assert_frame_equal(sa, sb)
 
 
@@ -212,12 +214,12 @@ def test_each_run_publishes_its_report_documents_and_outputs_as_artifacts(sample
 def test_runs_and_show_read_the_run_records(sample_runs):
     from tests.integration.test_cli import newsflow
 
-    output, first, second = sample_runs
+    output, first, _ = sample_runs
     listed = newsflow("runs", "--output", str(output), "--json", cwd=output)
     assert listed.returncode == 0, listed.stderr[-2000:]
     records = json.loads(listed.stdout)
-    assert [r["run_id"] for r in records] == [second["run_id"], first["run_id"]]  # newest first
-    assert records[1]["n_kept"] == first["n_kept"] and records[1]["status"] == "completed"
+    assert [r["run_id"] for r in records] == [first["run_id"]]
+    assert records[0]["n_kept"] == first["n_kept"] and records[0]["status"] == "completed"
     shown = newsflow("show", first["run_id"][:8], "--output", str(output), "--rows", "2", cwd=output)
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert first["run_id"] in shown.stdout and f"{first['n_kept']} kept" in shown.stdout and "first 2 documents" in shown.stdout
@@ -225,21 +227,26 @@ def test_runs_and_show_read_the_run_records(sample_runs):
     assert missing.returncode == 2 and "no run matching" in missing.stderr
 
 
-def test_an_incremental_rerun_over_a_drop_folder_keeps_only_new_documents(prefect_harness, tmp_path):
+def test_a_rerun_over_a_drop_folder_adds_only_new_documents(prefect_harness, tmp_path):
     drop = tmp_path / "drop"
     drop.mkdir()
     for name in ("imf_warns_brazil_debt.txt", "nato_air_defence_timeline.txt"):
         (drop / name).write_bytes((SAMPLES / name).read_bytes())
     output = tmp_path / "out"
-    first = run_pipeline([str(drop)], output, **{"run.incremental": True})
-    assert first["n_kept"] == 2 and first["n_skipped"] == 0
-    again = run_pipeline([str(drop)], output, **{"run.incremental": True})
-    assert again["status"] == "completed" and again["n_kept"] == 0 and again["n_skipped"] == 2
-    assert again["n_read"] == again["n_kept"] + again["n_rejected"] + again["n_skipped"]
+    first = run_pipeline([str(drop)], output)
+    assert first["n_kept"] == 2 and first["n_rejected"] == 0
+    again = run_pipeline([str(drop)], output)
+    assert again["status"] == "completed" and again["n_kept"] == 0 and again["rejected_by_reason"] == {"duplicate": 2}
+    assert again["n_read"] == again["n_kept"] + again["n_rejected"] == 2
+    assert again["counts"]["encode"] == 0, "documents already in the output are not encoded again"
+    rejected = read_table(output, "rejected", again["run_id"])
+    assert rejected.detail.str.contains(f"already in the output from run {first['run_id']}").all()
     (drop / "port_strike_daily_courier.txt").write_bytes((SAMPLES / "port_strike_daily_courier.txt").read_bytes())
-    third = run_pipeline([str(drop)], output, **{"run.incremental": True})
-    assert third["n_kept"] == 1 and third["n_skipped"] == 2
+    third = run_pipeline([str(drop)], output)
+    assert third["n_kept"] == 1 and third["rejected_by_reason"] == {"duplicate": 2}
     documents = pd.read_parquet(output / "documents")
     assert documents.doc_id.is_unique and len(documents) == 3  # nothing written twice
-    runs = pd.read_parquet(output / "runs").set_index("run_id")
-    assert runs.loc[again["run_id"], "n_skipped"] == 2
+    changed = run_pipeline([str(drop)], output, **{"summary.sentences": 1})  # another analysis: new rows, marked
+    assert changed["n_kept"] == 3 and changed["analysis_sha256"] != first["analysis_sha256"]
+    documents = pd.read_parquet(output / "documents")
+    assert documents.groupby("analysis_sha256").doc_id.apply(lambda ids: ids.is_unique).all()

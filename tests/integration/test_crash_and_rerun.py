@@ -1,0 +1,194 @@
+"""Crash safety, resume, reruns and overlapping runs, for real: a `newsflow run` process
+killed with SIGKILL in the middle of 1,000 documents, then run again; two runs started at
+once over overlapping inputs; a transient I/O error that a retry absorbs and a bug that
+fails its stage at once."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import REPO_ROOT, SAMPLES
+
+ENGLISH_SAMPLES = ["imf_warns_brazil_debt.txt", "nato_air_defence_timeline.txt", "port_strike_daily_courier.txt",
+                   "un_adaptation_fund_record_pledges.txt", "who_measles_india_russia_geneva.txt"]
+CORPUS_DOCUMENTS = 1_000
+SHARD_SIZE = 100
+
+
+def sample_sentences() -> list[str]:
+    text = " ".join((SAMPLES / name).read_text(encoding="utf-8") for name in ENGLISH_SAMPLES)
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= 12]
+
+
+def write_corpus(folder: Path, documents: int = CORPUS_DOCUMENTS, files: int = 10) -> Path:
+    """`documents` short English articles (three sample sentences and a unique dateline),
+    as JSON lines spread over `files` files."""
+    rng = random.Random(7)
+    pool = sample_sentences()
+    folder.mkdir(parents=True, exist_ok=True)
+    per_file = documents // files
+    for f in range(files):
+        with (folder / f"wire-{f:02d}.jsonl").open("w", encoding="utf-8") as handle:
+            for n in range(f * per_file, (f + 1) * per_file):
+                body = f"Dispatch {n} from the regional desk. " + " ".join(rng.sample(pool, 3))
+                handle.write(json.dumps({"title": f"Dispatch {n}", "text": body}) + "\n")
+    return folder
+
+
+def cli_env(prefect_home: Path) -> dict[str, str]:
+    """A CLI process of its own: its own Prefect home (and ephemeral server), offline."""
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PREFECT_HOME": str(prefect_home)}
+
+
+def start_run(corpus: Path, output: Path, prefect_home: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "flows.cli", "run", "--input", str(corpus), "--output", str(output),
+               "--set", f"run.shard_size={SHARD_SIZE}", *extra]
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=cli_env(prefect_home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def finished_cache_entries(output: Path, stage: str) -> list[Path]:
+    folder = output / "_cache" / stage
+    return [e for e in folder.iterdir() if not e.name.startswith(".") and (e / "ref.json").exists()] if folder.is_dir() else []
+
+
+def dataset_files(output: Path) -> list[Path]:
+    """The Parquet files a reader of the dataset sees (pyarrow skips names starting with . or _)."""
+    return [p for p in output.rglob("*.parquet")
+            if not any(part.startswith((".", "_")) for part in p.relative_to(output).parts)]
+
+
+def results(output: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    documents = pd.read_parquet(output / "documents", columns=["doc_id", "sentiment", "summary"])
+    stances = pd.read_parquet(output / "stances", columns=["doc_id", "target", "label"])
+    return (documents.sort_values("doc_id").reset_index(drop=True),
+            stances.sort_values(["doc_id", "target"]).reset_index(drop=True))
+
+
+def run_in_process(corpus: Path, output: Path, **extra) -> dict:
+    from flows.pipeline import news_pipeline
+
+    return news_pipeline(overrides={"input.paths": [str(corpus)], "output.root": str(output), "run.shard_size": SHARD_SIZE, **extra})
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_way_resumes_from_its_finished_shards_and_ends_identical(prefect_harness, tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    output = tmp_path / "out"
+    killed = start_run(corpus, output, tmp_path / "prefect-killed")
+    deadline = time.monotonic() + 300
+    while len(finished_cache_entries(output, "stance")) < 3 and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert killed.poll() is None, f"the run ended before it could be killed:\n{killed.stdout.read()[-3000:]}"
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait(timeout=30)
+    finished_before_kill = len(finished_cache_entries(output, "stance"))
+    assert 3 <= finished_before_kill < CORPUS_DOCUMENTS // SHARD_SIZE, "killed in the middle"
+
+    # Nothing of the killed run's results is visible, and whatever a reader sees is whole.
+    visible = dataset_files(output)
+    assert not [p for p in visible if p.parts[len(output.parts)] in ("documents", "stances", "sentences")]
+    for path in visible:
+        pq.read_table(path)
+    records = pd.read_parquet(output / "runs")
+    assert records.status.tolist() == ["running"], "the killed run's record says it did not finish"
+    killed_id = records.run_id.iloc[0]
+
+    resumed = run_in_process(corpus, output)
+    assert resumed["status"] == "completed"
+    assert resumed["cache"]["stance"]["from_cache"] >= finished_before_kill
+    assert resumed["cache"]["encode"]["computed"] == CORPUS_DOCUMENTS // SHARD_SIZE - resumed["cache"]["encode"]["from_cache"]
+    assert resumed["cache"]["encode"]["from_cache"] >= finished_before_kill, "shards finished before the kill are not encoded again"
+    assert resumed["accounting"]["balanced"] and resumed["n_kept"] == CORPUS_DOCUMENTS
+    records = pd.read_parquet(output / "runs").set_index("run_id")
+    assert records.loc[killed_id, "status"] == "interrupted" and "ended before the run finished" in records.loc[killed_id, "error"]
+    assert not (output / "_staging" / killed_id).exists()
+    assert not finished_cache_entries(output, "encode"), "a completed run clears the cache entries it used"
+
+    uninterrupted = run_in_process(corpus, tmp_path / "uninterrupted")
+    assert uninterrupted["cache"]["encode"]["from_cache"] == 0
+    for resumed_table, reference in zip(results(output), results(tmp_path / "uninterrupted")):
+        pd.testing.assert_frame_equal(resumed_table, reference)
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_over_overlapping_inputs_leave_each_document_once(tmp_path):
+    names = sorted(p.name for p in SAMPLES.iterdir() if p.name != "README.md")
+    first_inputs, second_inputs = tmp_path / "a", tmp_path / "b"
+    for folder, chosen in ((first_inputs, names[:10]), (second_inputs, names[5:])):
+        folder.mkdir()
+        for name in chosen:
+            (folder / name).write_bytes((SAMPLES / name).read_bytes())
+    output = tmp_path / "out"
+    runs = [start_run(folder, output, tmp_path / f"prefect-{folder.name}") for folder in (first_inputs, second_inputs)]
+    for run in runs:
+        assert run.wait(timeout=600) == 0, run.stdout.read()[-3000:]
+
+    records = pd.read_parquet(output / "runs")
+    assert records.status.eq("completed").all() and len(records) == 2
+    for record in records.itertuples():
+        accounting = json.loads(record.accounting)
+        assert accounting["balanced"] and record.n_read == record.n_kept + record.n_rejected
+    documents = pd.read_parquet(output / "documents")
+    assert documents.doc_id.is_unique, "an overlapping document is kept once"
+    alone = kept_by_one_run(SAMPLES, tmp_path / "alone")
+    assert set(documents.doc_id) == set(alone.doc_id) and records.n_kept.sum() == len(alone)
+    rejected = pd.read_parquet(output / "rejected")
+    assert rejected.detail.str.contains("already in the output").any(), "the later run rejected the documents the first one kept"
+
+
+def kept_by_one_run(folder: Path, output: Path) -> pd.DataFrame:
+    """The documents one run over `folder` keeps."""
+    result = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--input", str(folder), "--output", str(output)],
+                            cwd=REPO_ROOT, env=cli_env(output.parent / "prefect-alone"), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return pd.read_parquet(output / "documents")
+
+
+def test_a_transient_write_error_is_retried_and_the_run_completes(prefect_harness, tmp_path, monkeypatch):
+    import tasks.write
+
+    real_write, failures = tasks.write.write_parquet_atomic, []
+
+    def flaky_write(table, path, *args, **kwargs):
+        if not failures and "documents" in str(path):
+            failures.append(path)
+            raise OSError(errno.EIO, "Input/output error (injected once)")
+        return real_write(table, path, *args, **kwargs)
+
+    monkeypatch.setattr(tasks.write, "write_parquet_atomic", flaky_write)
+    summary = run_in_process(SAMPLES / "imf_warns_brazil_debt.txt", tmp_path / "out")
+    assert failures and summary["status"] == "completed" and summary["n_kept"] == 1
+
+
+def test_a_stage_that_fails_for_good_fails_at_once_and_the_record_says_where(prefect_harness, tmp_path, monkeypatch):
+    import tasks.sentiment
+
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise ValueError("sentiment head returned 4 labels for 3 classes")
+
+    monkeypatch.setattr(tasks.sentiment, "_sentiment_shard", broken)
+    from flows.pipeline import StageFailed
+
+    with pytest.raises(StageFailed, match=r"sentiment \[shard 1\] failed: .*4 labels for 3 classes"):
+        run_in_process(SAMPLES / "imf_warns_brazil_debt.txt", tmp_path / "out")
+    assert len(calls) == 1, "a ValueError is not retried"
+    record = pd.read_parquet(tmp_path / "out" / "runs").iloc[0]
+    assert record.status == "failed" and record.failed_stage == "sentiment [shard 1]" and "4 labels" in record.error
+    assert not (tmp_path / "out" / "documents").exists(), "a failed run commits nothing"

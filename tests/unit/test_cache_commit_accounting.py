@@ -1,0 +1,141 @@
+"""The pieces under crash safety and reruns, one at a time: the shard cache's keys and
+entries, the commit that moves staged outputs into the dataset, per-file accounting, and
+which errors a stage retries."""
+from __future__ import annotations
+
+import errno
+import json
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.accounting import accounting_summary, origin_file, per_file_counts
+from tasks.commit import commit_shard_outputs, documents_in_output
+from tasks.config import CleanConfig
+from tasks.records import ShardRef
+from tasks.retries import is_transient
+from tasks.shard_cache import ShardCache, prune_stale_entries, through_cache
+from tasks.staging import write_shard
+from tasks.write import RunContext, write_table
+
+# --- shard cache ---------------------------------------------------------------------------
+
+
+def a_shard(staging: Path, stage: str = "clean", rows: int = 2) -> ShardRef:
+    table = pa.table({"doc_id": [f"d{i}" for i in range(rows)], "origin": [f"f{i}.txt" for i in range(rows)]})
+    return write_shard(staging, stage, 0, table, parts={"extra": table.slice(0, 1)})
+
+
+def test_a_key_changes_with_content_settings_models_and_code(tmp_path):
+    shard = a_shard(tmp_path)
+    cache = ShardCache(str(tmp_path / "cache"), code="c1", models="m1")
+    key = cache.key("encode", shard, CleanConfig())
+    assert key == cache.key("encode", shard, CleanConfig()), "the same inputs give the same key"
+    assert key != cache.key("encode", replace(shard, content_hash="other"), CleanConfig())
+    assert key != cache.key("encode", shard, CleanConfig(min_words=5))
+    assert key != replace(cache, models="m2").key("encode", shard, CleanConfig())
+    assert key != replace(cache, code="c2").key("encode", shard, CleanConfig())
+    assert key != cache.key("stance", shard, CleanConfig())
+    assert cache.key("clean", shard, CleanConfig(), uses_models=False) == replace(cache, models="m2").key("clean", shard, CleanConfig(), uses_models=False)
+
+
+def test_a_finished_shard_is_taken_from_the_cache_not_computed(tmp_path):
+    cache = ShardCache(str(tmp_path / "cache"), code="c", models="m")
+    upstream = a_shard(tmp_path / "run1")
+    computed = []
+
+    def compute(staging: Path) -> ShardRef:
+        computed.append(staging)
+        return a_shard(staging, "encode", rows=3)
+
+    first = through_cache(cache, "encode", upstream, {"x": 1}, str(tmp_path / "run1"), lambda: compute(tmp_path / "run1"))
+    again = through_cache(cache, "encode", upstream, {"x": 1}, str(tmp_path / "run2"), lambda: compute(tmp_path / "run2"))
+    assert len(computed) == 1 and not first.cached and again.cached
+    assert again.cache_key == first.cache_key and Path(again.path).is_relative_to(tmp_path / "run2")
+    assert pq.read_table(again.path).equals(pq.read_table(first.path)) and set(again.parts) == {"extra"}
+    cache.remove([first], "encode")
+    assert Path(again.path).exists(), "a run's own links outlive the entry"
+    third = through_cache(cache, "encode", upstream, {"x": 1}, str(tmp_path / "run3"), lambda: compute(tmp_path / "run3"))
+    assert not third.cached and len(computed) == 2
+
+
+def test_a_half_written_entry_is_never_taken(tmp_path):
+    cache = ShardCache(str(tmp_path / "cache"), code="c", models="m")
+    upstream = a_shard(tmp_path / "run")
+    key = cache.key("encode", upstream, {})
+    cache.entry("encode", key).mkdir(parents=True)  # a folder without its ref.json: a kill mid-publish
+    assert cache.fetch("encode", key, 0, str(tmp_path / "run")) is None
+    (tmp_path / "cache" / "encode" / f".{key}.123.tmp").mkdir()
+    assert prune_stale_entries(tmp_path / "cache", older_than_days=0) == 2
+
+
+# --- commit ----------------------------------------------------------------------------------
+
+
+def context_for(tmp_path: Path, run_id: str) -> RunContext:
+    return RunContext(run_id=run_id, started_at=datetime(2026, 11, 27, tzinfo=timezone.utc), output_root=str(tmp_path / "out"),
+                      config_sha256="c", staging=str(tmp_path / "staging" / run_id), analysis_sha256="a1")
+
+
+def staged_shard(context: RunContext, doc_ids: list[str], part: str = "00000") -> ShardRef:
+    documents = pa.table({"doc_id": doc_ids, "origin": [f"{d}.txt" for d in doc_ids]})
+    stances = pa.table({"doc_id": [d for d in doc_ids for _ in range(2)], "target": ["IMF", "EU"] * len(doc_ids)})
+    paths = {name: write_table(context, name, part, table, staged=True)[0] for name, table in (("documents", documents), ("stances", stances))}
+    return ShardRef(stage="write", index=0, path=paths["documents"], rows=len(doc_ids), content_hash="", parts=paths)
+
+
+def test_staged_outputs_are_invisible_until_the_commit(tmp_path):
+    context = context_for(tmp_path, "run-1")
+    shard = staged_shard(context, ["d1", "d2"])
+    assert not (tmp_path / "out" / "documents").exists()
+    commit = commit_shard_outputs(context, [shard])
+    assert commit.kept == 2 and not commit.late_duplicates and len(commit.paths) == 2
+    assert documents_in_output(tmp_path / "out", "a1") == {"d1": "run-1", "d2": "run-1"}
+    assert documents_in_output(tmp_path / "out", "another analysis") == {}
+    assert not list(Path(context.staging).rglob("*.parquet")), "the files moved, not copied"
+
+
+def test_a_later_commit_leaves_out_what_another_run_committed_meanwhile(tmp_path):
+    first, second = context_for(tmp_path, "run-1"), context_for(tmp_path, "run-2")
+    early, late = staged_shard(first, ["d1", "d2"]), staged_shard(second, ["d2", "d3"])
+    commit_shard_outputs(first, [early])
+    commit = commit_shard_outputs(second, [late])
+    assert commit.kept == 1 and [r.origin for r in commit.late_duplicates] == ["d2.txt"]
+    assert "already in the output from run run-1" in commit.late_duplicates[0].detail
+    documents = pq.ParquetDataset(str(tmp_path / "out" / "documents")).read()
+    stances = pq.ParquetDataset(str(tmp_path / "out" / "stances")).read()
+    assert sorted(documents.column("doc_id").to_pylist()) == ["d1", "d2", "d3"]
+    assert sorted(stances.column("doc_id").to_pylist()) == ["d1", "d1", "d2", "d2", "d3", "d3"], "stances follow their document"
+
+
+# --- accounting -------------------------------------------------------------------------------
+
+
+def test_origins_map_to_their_files_and_each_file_balances():
+    files = ["/in/a.jsonl", "/in/b.csv", "/in/c:1.txt"]
+    assert origin_file("/in/a.jsonl:12", set(files)) == "/in/a.jsonl"
+    assert origin_file("/in/b.csv#3", set(files)) == "/in/b.csv"
+    assert origin_file("/in/c:1.txt", set(files)) == "/in/c:1.txt", "a colon in a file name is not a line number"
+    per_file = per_file_counts(read=["/in/a.jsonl:1", "/in/a.jsonl:2", "/in/b.csv#0", "/in/c:1.txt"],
+                               kept=["/in/a.jsonl:1", "/in/c:1.txt"], rejected=["/in/a.jsonl:2", "/in/b.csv#0"], files=files)
+    summary = accounting_summary(per_file)
+    assert summary["balanced"] and summary["read"] == 4 and per_file["/in/a.jsonl"] == {"read": 2, "kept": 1, "rejected": 1}
+    lost = accounting_summary(per_file_counts(read=["/in/a.jsonl:1", "/in/a.jsonl:2"], kept=["/in/a.jsonl:1"], rejected=[], files=files))
+    assert not lost["balanced"] and lost["unbalanced_files"] == ["/in/a.jsonl"]
+    assert json.loads(json.dumps(summary)) == summary, "the proof goes into the run record as JSON"
+
+
+# --- retries --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error, transient", [
+    (OSError(errno.EIO, "I/O error"), True), (OSError(errno.ESTALE, "stale file handle"), True), (TimeoutError(), True),
+    (FileNotFoundError("gone"), False), (PermissionError("denied"), False), (ValueError("bad value"), False),
+    (RuntimeError("model does not load"), False),
+])
+def test_only_passing_io_faults_are_retried(error, transient):
+    assert is_transient(error) is transient
