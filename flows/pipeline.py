@@ -27,9 +27,9 @@ from tasks.ingest import ingest_task, list_inputs, without_excluded
 from tasks.records import Rejection, ShardRef
 from tasks.rejected import collect_rejected, count_reasons
 from tasks.accounting import accounting_summary, per_file_counts
-from tasks.commit import Commit, commit_shard_outputs, output_lock
-from tasks.run_record import (analysis_fingerprint, interrupted_runs, mark_interrupted, model_provenance, now_utc, output_files,
-                              process_identity, write_run_record)
+from tasks.commit import JOURNAL, Commit, commit_shard_outputs
+from tasks.recovery import process_identity, recover_abandoned_runs
+from tasks.run_record import analysis_fingerprint, model_provenance, now_utc, output_files, write_run_record
 from tasks.shard_cache import CACHE_DIR, ShardCache, prune_stale_entries
 from tasks.versions import code_fingerprint, code_version, library_versions
 from tasks.sentiment import sentiment_task
@@ -189,16 +189,6 @@ def record_run_start(context: RunContext, config: PipelineConfig, parameters: di
     write_run_record(context, {**run_record_base(context, config, parameters, {}), "status": "running"})
 
 
-def recover_interrupted_runs(output_root: str) -> list[str]:
-    """Mark the records of runs whose process died as `interrupted` and drop their staging
-    (their finished shards stay in the shard cache for the next run)."""
-    with output_lock(output_root):
-        recovered = [mark_interrupted(path) for path in interrupted_runs(output_root)]
-    for run_id in recovered:
-        remove_staging(Path(output_root) / "_staging" / run_id)
-    return recovered
-
-
 @task(name="finalize", cache_policy=NO_CACHE, persist_result=False)
 def finalize_run(
     context: RunContext, config: PipelineConfig, parameters: dict[str, Any], models: dict[str, Any], files: list[str], listing: list[Rejection],
@@ -244,8 +234,8 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     context = RunContext(run_id=run_id, started_at=now_utc(), output_root=root, config_sha256=config.sha256(),
                          compression=config.output.compression, write_sentences=config.output.write_sentences, staging=staging)
     parameters = {"config_path": config_path, "overrides": overrides or {}}
-    for dead in recover_interrupted_runs(root):
-        logger.warning("run %s ended without finishing (its process is gone): marked interrupted", dead)
+    for earlier in recover_abandoned_runs(root):
+        logger.warning("run %s will never finish (failed, or its process is gone): its record is updated, its staging removed", earlier)
     prune_stale_entries(Path(root) / CACHE_DIR)
     record_run_start(context, config, parameters)
     files, listing = list_inputs(config.input.paths, config.input.extensions, follow_symlinks=config.input.follow_symlinks)
@@ -255,24 +245,29 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     shards = ShardResults()
     models: dict[str, Any] = {}
     cache: ShardCache | None = None
+    reached = "models"  # where a failure outside the shard stages happened
     try:
         models = model_provenance(config)  # a missing model fails the run here, before any work
         context = replace(context, analysis_sha256=analysis_fingerprint(config, models))
         cache = ShardCache(str(Path(root) / CACHE_DIR), code_fingerprint(), hashlib.sha256(json.dumps(models, sort_keys=True, default=str).encode()).hexdigest())
         file_groups = stage_file_groups(group_files(files, config.run.shard_size), staging)
         runner = process_shards.with_options(task_runner=task_runner_for(config), flow_run_name=f"shards-{config.run.runner}")
+        reached = "shards"
         runner(file_groups, config, staging, context, cache, shards)
+        reached = "finalize"
+        summary = finalize_run(context, config, parameters, models, file_names, listing, shards, cache, "completed", None, None)
     except Exception as exc:
         # The record of a failed run says where and why; the error is what the run raises.
-        failed_stage = shards.failed_stage or ("models" if not models else "run")
+        failed_stage = shards.failed_stage or reached
         error = shards.error or f"{type(exc).__name__}: {exc}"
         try:
             failed = finalize_run(context, config, parameters, models, file_names, listing, shards, cache, "failed", error, failed_stage)
             publish_run_artifacts(failed)
         except Exception as record_error:  # noqa: BLE001
             logger.error("could not write the failed run's record: %s", record_error)
+        if not (Path(staging) / JOURNAL).exists():  # finished shards stay in the cache; a started commit is finished by the next run
+            remove_staging(Path(staging))
         raise
-    summary = finalize_run(context, config, parameters, models, file_names, listing, shards, cache, "completed", None, None)
     publish_run_artifacts(summary)
     remove_staging(Path(staging))
     logger.info("run %s: %d read, %d kept, %d rejected (%s)", run_id, summary["n_read"], summary["n_kept"], summary["n_rejected"],

@@ -8,6 +8,7 @@ rejects its copy as a duplicate. Each file moves by rename, so readers see whole
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,38 +63,71 @@ class Commit:
     late_duplicates: list[Rejection] = field(default_factory=list)  # committed by another run while this one worked
 
 
+JOURNAL = "commit.json"
+
+
 def commit_shard_outputs(context: RunContext, written: list[ShardRef]) -> Commit:
     """Move every staged output file of the run into the dataset, leaving out documents
-    another run committed meanwhile (and their stances and sentences)."""
+    another run committed meanwhile (and their stances and sentences). The moves are
+    planned under the lock and written down first (`commit.json` in the run's staging),
+    so a run killed half-way through its commit is finished by the next run's recovery
+    instead of leaving a document without its stances."""
     staged_root = Path(context.staging) / "output"
     commit = Commit()
+    plan: list[dict] = []
     with output_lock(context.output_root):
         known = documents_in_output(context.output_root, context.analysis_sha256)
         for ref in written:
             documents = pq.read_table(ref.parts["documents"], columns=["doc_id", "origin"])
             doc_ids = documents.column("doc_id").to_pylist()
-            repeated = {d for d in doc_ids if d in known}
+            repeated = sorted({d for d in doc_ids if d in known})
             for origin, doc_id in zip(documents.column("origin").to_pylist(), doc_ids):
                 if doc_id in repeated:
                     commit.late_duplicates.append(Rejection(
                         origin, RejectReason.DUPLICATE, f"already in the output from run {known[doc_id]} (doc_id {doc_id[:12]}), committed while this run worked", STAGE))
-            for staged in ref.parts.values():
-                target = Path(context.output_root) / Path(staged).relative_to(staged_root)
-                if moved := move_into_dataset(Path(staged), target, repeated, context.compression):
-                    commit.paths.append(moved)
+            plan += [{"staged": staged, "target": str(Path(context.output_root) / Path(staged).relative_to(staged_root)), "leave_out": repeated}
+                     for staged in ref.parts.values()]
             commit.kept += len(doc_ids) - len(repeated)
             known.update({d: context.run_id for d in doc_ids})
+        write_journal(Path(context.staging), plan, context.compression)
+        commit.paths = apply_moves(plan, context.compression)
     return commit
+
+
+def write_journal(staging: Path, plan: list[dict], compression: str) -> None:
+    pending = staging / f".{JOURNAL}.tmp"
+    pending.write_text(json.dumps({"compression": compression, "moves": plan}), encoding="utf-8")
+    os.replace(pending, staging / JOURNAL)
+
+
+def apply_moves(plan: list[dict], compression: str) -> list[str]:
+    """Carry out planned moves; those already done are skipped, so it can run again."""
+    return [path for move in plan
+            if (path := move_into_dataset(Path(move["staged"]), Path(move["target"]), set(move["leave_out"]), compression))]
+
+
+def roll_forward(staging: Path) -> list[str]:
+    """Finish the commit a dead run started (call under the output lock); the files it
+    added. Nothing to do without a journal: the run never reached its commit."""
+    journal = staging / JOURNAL
+    if not journal.exists():
+        return []
+    planned = json.loads(journal.read_text(encoding="utf-8"))
+    return apply_moves(planned["moves"], planned["compression"])
 
 
 def move_into_dataset(staged: Path, target: Path, leave_out: set[str], compression: str) -> str | None:
     """Rename a staged file into the dataset, or rewrite it without the left-out documents
-    (None when nothing is left). The file's key-value metadata stays with its schema."""
+    (None when nothing is left). The file's key-value metadata stays with its schema. A
+    file already moved (the staged copy gone, the target there) counts as moved."""
+    if not staged.exists():
+        return str(target) if target.exists() else None
     target.parent.mkdir(parents=True, exist_ok=True)
     if not leave_out:
         os.replace(staged, target)
         return str(target)
     table = pq.read_table(staged)
     table = table.filter(pc.invert(pc.is_in(table.column("doc_id"), pa.array(sorted(leave_out), pa.string()))))
-    staged.unlink()
-    return str(write_parquet_atomic(table, target, compression=compression)) if table.num_rows else None
+    kept = str(write_parquet_atomic(table, target, compression=compression)) if table.num_rows else None
+    staged.unlink()  # after the target is whole: a kill in between only repeats the rewrite
+    return kept

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,6 @@ from tasks.encode import pipeline_encoder
 from tasks.models.backends import backend_provenance
 from tasks.models.encoder import model_folder, weights_sha256
 from tasks.models.heads import head_kind, head_sha256, read_card
-from tasks.staging import write_parquet_atomic
 from tasks.write import RunContext, write_table
 
 def model_provenance(config: PipelineConfig) -> dict[str, dict[str, str]]:
@@ -40,6 +37,7 @@ def model_provenance(config: PipelineConfig) -> dict[str, dict[str, str]]:
 
 
 ANALYSIS_SECTIONS = ("clean", "encoder", "summary", "sentiment", "stance")  # config sections a row's content depends on
+SPEED_ONLY = {"encoder": ("threads", "max_tokens_per_batch")}  # keys of those sections that change speed, not rows
 
 
 def analysis_fingerprint(config: PipelineConfig, models: dict[str, Any]) -> str:
@@ -47,7 +45,7 @@ def analysis_fingerprint(config: PipelineConfig, models: dict[str, Any]) -> str:
     the stage code. Rows of the same document under the same fingerprint are the same rows,
     so the output keeps one of them; a changed setting, model or code adds new rows."""
     material = {
-        "settings": {name: getattr(config, name).model_dump(mode="json") for name in ANALYSIS_SECTIONS},
+        "settings": {name: getattr(config, name).model_dump(mode="json", exclude=set(SPEED_ONLY.get(name, ()))) for name in ANALYSIS_SECTIONS},
         "models": {name: model.get("weights_sha256") or model.get("id") for name, model in sorted(models.items())}, "code": code_fingerprint(),
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
@@ -86,52 +84,14 @@ JSON_COLUMNS = ("parameters", "config", "models", "libraries", "counts", "reject
 
 
 def read_run_records(output_root: str | Path) -> list[dict[str, Any]]:
-    """Every run recorded under an output root, newest first, with its JSON parts parsed."""
+    """Every run recorded under an output root, newest first, with its JSON parts parsed.
+    Files are read one by one: records written by older versions lack newer columns."""
     folder = Path(output_root) / "runs"
-    if not folder.is_dir():
-        return []
-    rows = pq.ParquetDataset(str(folder)).read().to_pylist()
+    files = sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith((".", "_"))) if folder.is_dir() else []
+    rows = [row for path in files for row in pq.read_table(path).to_pylist()]
     for row in rows:
         for key in JSON_COLUMNS:
             if isinstance(row.get(key), str):
                 row[key] = json.loads(row[key])
-    return sorted(rows, key=lambda r: r["started_at"], reverse=True)
+    return sorted(rows, key=lambda r: str(r.get("started_at") or ""), reverse=True)  # UTC throughout: text order is time order
 
-
-def process_identity() -> dict[str, Any]:
-    """Where a run's process lives, so a later run can tell that it died."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
-
-
-def interrupted_runs(output_root: str | Path) -> list[Path]:
-    """Run records still saying `running` whose process on this host is gone (killed,
-    or the machine stopped): those runs will never finish."""
-    folder = Path(output_root) / "runs"
-    found = []
-    for path in sorted(folder.rglob("*.parquet")) if folder.is_dir() else []:
-        if path.name.startswith((".", "_")):
-            continue
-        row = pq.read_table(path, columns=["status", "host", "pid"]).to_pylist()[0]
-        if row["status"] == "running" and row["host"] == socket.gethostname() and row["pid"] and not process_alive(row["pid"]):
-            found.append(path)
-    return found
-
-
-def mark_interrupted(path: Path) -> str:
-    """Rewrite a dead run's record as `interrupted`; returns its run id."""
-    table = pq.read_table(path)
-    row = table.to_pylist()[0]
-    row.update(status="interrupted", error=f"the run's process (pid {row['pid']} on {row['host']}) ended before the run finished")
-    fixed = pa.Table.from_pylist([row], schema=table.schema)
-    write_parquet_atomic(fixed, path, compression="zstd")
-    return row["run_id"]

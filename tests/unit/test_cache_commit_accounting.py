@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import socket
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,11 +18,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.accounting import accounting_summary, origin_file, per_file_counts
-from tasks.commit import commit_shard_outputs, documents_in_output
+from tasks.commit import apply_moves, commit_shard_outputs, documents_in_output, roll_forward, write_journal
 from tasks.config import CleanConfig
 from tasks.records import ShardRef
 from tasks.retries import is_transient
-from tasks.shard_cache import ShardCache, prune_stale_entries, through_cache
+from tasks.recovery import recover_abandoned_runs
+from tasks.run_record import read_run_records, write_run_record
+from tasks.shard_cache import ShardCache, finished_entries, prune_stale_entries, through_cache
 from tasks.staging import write_shard
 from tasks.write import RunContext, write_table
 
@@ -78,7 +84,7 @@ def test_a_half_written_entry_is_never_taken(tmp_path):
 
 def context_for(tmp_path: Path, run_id: str) -> RunContext:
     return RunContext(run_id=run_id, started_at=datetime(2026, 11, 27, tzinfo=timezone.utc), output_root=str(tmp_path / "out"),
-                      config_sha256="c", staging=str(tmp_path / "staging" / run_id), analysis_sha256="a1")
+                      config_sha256="c", staging=str(tmp_path / "out" / "_staging" / run_id), analysis_sha256="a1")
 
 
 def staged_shard(context: RunContext, doc_ids: list[str], part: str = "00000") -> ShardRef:
@@ -139,3 +145,69 @@ def test_origins_map_to_their_files_and_each_file_balances():
 ])
 def test_only_passing_io_faults_are_retried(error, transient):
     assert is_transient(error) is transient
+
+
+def test_shards_with_equal_content_can_publish_at_once(tmp_path):
+    """Empty shards (a rerun where every document is already in the output) share one key:
+    the threads that compute them at once must not trip over each other's entry."""
+    cache = ShardCache(str(tmp_path / "cache"), code="c", models="m")
+    upstream = a_shard(tmp_path / "run", rows=0)
+
+    def one(i: int) -> ShardRef:
+        staging = tmp_path / f"staging-{i}"
+        return through_cache(cache, "encode", upstream, {}, str(staging), lambda: a_shard(staging, "encode", rows=0), index=i)
+
+    with ThreadPoolExecutor(8) as pool:
+        refs = list(pool.map(one, range(32)))
+    assert len({r.cache_key for r in refs}) == 1 and all(Path(r.path).exists() for r in refs)
+    assert len(finished_entries(tmp_path / "cache", "encode")) == 1
+
+
+# --- recovery -------------------------------------------------------------------------------
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def record_run(context: RunContext, status: str, pid: int | None, host: str | None = None) -> None:
+    row = {"status": status, "pid": pid, "host": host or socket.gethostname(), "error": None, "started_at": context.started_at}
+    write_run_record(context, row)
+
+
+def test_a_commit_cut_short_is_finished_by_the_next_runs_recovery(tmp_path):
+    context = context_for(tmp_path, "run-killed")
+    shard = staged_shard(context, ["d1", "d2"])
+    record_run(context, "running", dead_pid())
+    plan = [{"staged": staged, "target": str(tmp_path / "out" / Path(staged).relative_to(Path(context.staging) / "output")), "leave_out": []}
+            for staged in shard.parts.values()]
+    write_journal(Path(context.staging), plan, "zstd")
+    apply_moves(plan[:1], "zstd")  # the kill came after the documents file moved, before its stances
+    assert recover_abandoned_runs(tmp_path / "out") == ["run-killed"]
+    stances = pq.ParquetDataset(str(tmp_path / "out" / "stances")).read()
+    assert sorted(stances.column("doc_id").to_pylist()) == ["d1", "d1", "d2", "d2"], "the stances followed their documents"
+    record = read_run_records(tmp_path / "out")[0]
+    assert record["status"] == "interrupted" and "ended during its commit" in record["error"]
+    assert not Path(context.staging).exists()
+    assert roll_forward(Path(context.staging)) == [], "nothing left to do"
+
+
+def test_recovery_leaves_live_runs_alone_and_cleans_up_after_dead_and_failed_ones(tmp_path):
+    live, dead, failed, elsewhere = (context_for(tmp_path, name) for name in ("run-live", "run-dead", "run-failed", "run-elsewhere"))
+    record_run(live, "running", os.getpid())
+    record_run(dead, "running", dead_pid())
+    record_run(failed, "failed", os.getpid())
+    record_run(elsewhere, "running", 1, host="another-machine")
+    for context in (live, dead, failed, elsewhere):
+        staged_shard(context, ["d1"])
+    old_schema = tmp_path / "out" / "runs" / "run_date=2026-01-01" / "run-old-run.parquet"
+    old_schema.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"status": ["completed"], "run_id": ["run-old"]}), old_schema)  # before host/pid existed
+    assert sorted(recover_abandoned_runs(tmp_path / "out")) == ["run-dead", "run-failed"]
+    assert Path(live.staging).exists() and Path(elsewhere.staging).exists()
+    assert not Path(dead.staging).exists() and not Path(failed.staging).exists()
+    statuses = {r["run_id"]: r["status"] for r in read_run_records(tmp_path / "out")}
+    assert statuses == {"run-live": "running", "run-dead": "interrupted", "run-failed": "failed", "run-elsewhere": "running", "run-old": "completed"}
+    assert not (tmp_path / "out" / "documents").exists(), "a run that never reached its commit adds nothing"

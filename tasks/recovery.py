@@ -1,0 +1,91 @@
+"""What a run does first: finish or clean up after earlier runs that died (SIGKILL, a
+lost machine) or failed. Their run records still saying `running` become `interrupted`,
+a commit they had started is completed from its journal, and their staging is removed;
+their finished shards stay in the shard cache for whoever runs the same work again."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.commit import output_lock, roll_forward
+from tasks.staging import write_parquet_atomic
+
+
+def process_identity() -> dict[str, Any]:
+    """Where a run's process lives, so a later run can tell that it died."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def record_path(output_root: Path, run_id: str) -> Path | None:
+    return next(iter(sorted((output_root / "runs").glob(f"run_date=*/{run_id}-run.parquet"))), None)
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A run record as a dict, whatever schema version wrote it (older ones lack host/pid)."""
+    return pq.read_table(path).to_pylist()[0]
+
+
+def still_running(record: dict[str, Any]) -> bool:
+    """A `running` record whose process is alive, or lives on another host (which this
+    host cannot check): leave it alone."""
+    if record.get("status") != "running":
+        return False
+    if record.get("host") != socket.gethostname() or not record.get("pid"):
+        return bool(record.get("host"))
+    return process_alive(record["pid"])
+
+
+def mark_abandoned(path: Path, record: dict[str, Any], committed: list[str]) -> None:
+    """Rewrite a dead or failed run's record to say what happened to it."""
+    who = f"the run's process (pid {record.get('pid')} on {record.get('host')})"
+    if record.get("status") == "running":
+        record["status"] = "interrupted"
+        record["error"] = (f"{who} ended during its commit; the next run finished the commit ({len(committed)} files)" if committed
+                           else f"{who} ended before the run finished")
+    elif committed:
+        record["error"] = f"{record.get('error')}; the next run finished its commit ({len(committed)} files)"
+    else:
+        return
+    table = pq.read_table(path)
+    write_parquet_atomic(pa.Table.from_pylist([record], schema=table.schema), path, compression="zstd")
+
+
+def recover_abandoned_runs(output_root: str | Path) -> list[str]:
+    """Recover every earlier run under the output root that will never finish; returns
+    their run ids. Runs alive on this host or on another are left alone."""
+    root = Path(output_root)
+    staging_root = root / "_staging"
+    recovered = []
+    with output_lock(root):
+        for staging in sorted(p for p in staging_root.iterdir() if p.is_dir()) if staging_root.is_dir() else []:
+            path = record_path(root, staging.name)
+            record = read_record(path) if path else {}
+            if still_running(record):
+                continue
+            committed = roll_forward(staging)
+            if path:
+                mark_abandoned(path, record, committed)
+            shutil.rmtree(staging, ignore_errors=True)
+            recovered.append(staging.name)
+        for path in sorted((root / "runs").glob("run_date=*/*-run.parquet")) if (root / "runs").is_dir() else []:
+            record = read_record(path)
+            if record.get("status") == "running" and not still_running(record):  # died before it staged anything
+                mark_abandoned(path, record, [])
+                recovered.append(record["run_id"])
+    return recovered
