@@ -191,4 +191,9 @@ def test_a_stage_that_fails_for_good_fails_at_once_and_the_record_says_where(pre
     assert len(calls) == 1, "a ValueError is not retried"
     record = pd.read_parquet(tmp_path / "out" / "runs").iloc[0]
     assert record.status == "failed" and record.failed_stage == "sentiment [shard 1]" and "4 labels" in record.error
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(record.run_id).state
+    assert state.is_failed() and "sentiment [shard 1] failed" in state.message, "Prefect's state says where, too"
     assert not (tmp_path / "out" / "documents").exists(), "a failed run commits nothing"
