@@ -57,8 +57,13 @@ def cli_env(prefect_home: Path) -> dict[str, str]:
 def start_run(corpus: Path, output: Path, prefect_home: Path, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "flows.cli", "run", "--input", str(corpus), "--output", str(output),
                "--set", f"run.shard_size={SHARD_SIZE}", *extra]
-    return subprocess.Popen(command, cwd=REPO_ROOT, env=cli_env(prefect_home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    log = (prefect_home.parent / f"{prefect_home.name}.log").open("w")  # a file, not a pipe nobody drains while polling
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=cli_env(prefect_home), stdout=log, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
+
+
+def log_tail(prefect_home: Path) -> str:
+    return (prefect_home.parent / f"{prefect_home.name}.log").read_text(errors="replace")[-3000:]
 
 
 def finished_cache_entries(output: Path, stage: str) -> list[Path]:
@@ -92,7 +97,7 @@ def test_a_run_killed_mid_way_resumes_from_its_finished_shards_and_ends_identica
     deadline = time.monotonic() + 300
     while len(finished_cache_entries(output, "stance")) < 3 and killed.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert killed.poll() is None, f"the run ended before it could be killed:\n{killed.stdout.read()[-3000:]}"
+    assert killed.poll() is None, f"the run ended before it could be killed:\n{log_tail(tmp_path / 'prefect-killed')}"
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait(timeout=30)
     finished_before_kill = len(finished_cache_entries(output, "stance"))
@@ -133,9 +138,10 @@ def test_two_runs_at_once_over_overlapping_inputs_leave_each_document_once(tmp_p
         for name in chosen:
             (folder / name).write_bytes((SAMPLES / name).read_bytes())
     output = tmp_path / "out"
-    runs = [start_run(folder, output, tmp_path / f"prefect-{folder.name}") for folder in (first_inputs, second_inputs)]
-    for run in runs:
-        assert run.wait(timeout=600) == 0, run.stdout.read()[-3000:]
+    homes = [tmp_path / f"prefect-{folder.name}" for folder in (first_inputs, second_inputs)]
+    runs = [start_run(folder, output, home) for folder, home in zip((first_inputs, second_inputs), homes)]
+    for run, home in zip(runs, homes):
+        assert run.wait(timeout=600) == 0, log_tail(home)
 
     records = pd.read_parquet(output / "runs")
     assert records.status.eq("completed").all() and len(records) == 2
