@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
@@ -26,7 +25,7 @@ from tasks.encode import encode_task
 from tasks.ingest import ingest_task, list_inputs, without_excluded
 from tasks.records import Rejection, ShardRef
 from tasks.rejected import collect_rejected, count_reasons
-from tasks.accounting import accounting_summary, per_file_counts
+from tasks.accounting import accounting_summary, kept_origins, per_file_counts, read_origins
 from tasks.commit import JOURNAL, Commit, commit_shard_outputs
 from tasks.recovery import process_identity, recover_abandoned_runs
 from tasks.run_record import analysis_fingerprint, model_provenance, now_utc, output_files, write_run_record
@@ -150,21 +149,6 @@ def process_shards(file_groups: str, config: PipelineConfig, staging: str, conte
         results.stages = {stage: finished_refs(stage_futures) for stage, stage_futures in futures.items() if stage != "ingest"}
     for stage, refs in results.stages.items():
         logger.info("%s: %d rows in %d shards, %.1f s of task time", stage, sum(r.rows for r in refs), len(refs), sum(r.seconds for r in refs))
-
-
-def read_origins(ingested: list[ShardRef], listing: list[Rejection]) -> list[str]:
-    """Where every record the run read came from: ingest's kept rows and rejections, and
-    the paths rejected while listing."""
-    origins = [r.origin for r in listing]
-    for ref in ingested:
-        origins += pq.read_table(ref.path, columns=["origin"]).column("origin").to_pylist()
-        if ref.rejected_path:
-            origins += pq.read_table(ref.rejected_path, columns=["origin"]).column("origin").to_pylist()
-    return origins
-
-
-def kept_origins(committed: list[str]) -> list[str]:
-    return [o for p in committed if Path(p).parent.parent.name == "documents" for o in pq.read_table(p, columns=["origin"]).column("origin").to_pylist()]
 
 
 def cache_counts(stage_refs: dict[str, list[ShardRef]]) -> dict[str, dict[str, int]]:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
+
+import pyarrow.parquet as pq
+
+from tasks.records import Rejection, ShardRef
 
 RECORD_SUFFIX = re.compile(r"(?::\d+|#\d+)$")  # `file:line` (JSON lines), `file#row` (tables)
 
@@ -31,3 +36,19 @@ def accounting_summary(per_file: dict[str, dict[str, int]]) -> dict[str, Any]:
     unbalanced = [f for f, c in per_file.items() if c["read"] != c["kept"] + c["rejected"]]
     totals = {name: sum(c[name] for c in per_file.values()) for name in ("read", "kept", "rejected")}
     return {**totals, "files": len(per_file), "balanced": not unbalanced, "unbalanced_files": unbalanced[:20], "per_file": per_file}
+
+
+def read_origins(ingested: list[ShardRef], listing: list[Rejection]) -> list[str]:
+    """Where every record the run read came from: ingest's kept rows and rejections, and
+    the paths rejected while listing."""
+    origins = [r.origin for r in listing]
+    for ref in ingested:
+        origins += pq.read_table(ref.path, columns=["origin"]).column("origin").to_pylist()
+        if ref.rejected_path:
+            origins += pq.read_table(ref.rejected_path, columns=["origin"]).column("origin").to_pylist()
+    return origins
+
+
+def kept_origins(committed: list[str]) -> list[str]:
+    """Where the documents a run committed came from (its `documents` files)."""
+    return [o for p in committed if Path(p).parent.parent.name == "documents" for o in pq.read_table(p, columns=["origin"]).column("origin").to_pylist()]
