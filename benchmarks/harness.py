@@ -48,8 +48,8 @@ sys.path.insert(0, str(REPO))
 
 from tasks.config import PipelineConfig, load_config, parse_override  # noqa: E402
 
-# tasks.encode is imported inside the rows that use it: importing it sets the pipeline's
-# allocator policy (tasks/memory.py), which the peer and naive rows must not get.
+# Each row runs in a fresh process: loading the pipeline's encoder sets its allocator
+# policy (tasks/memory.configure_process_memory), which the peer and naive rows must not get.
 
 ROWS = ("pipeline", "encoder", "peer", "naive", "hardware")
 
@@ -119,7 +119,7 @@ def run_pipeline(corpus: Path, output: Path, config: str | None, settings: list[
     # creating the database, later ones do not.
     prefect_home = REPO / "benchmarks/.prefect-home"
     env = {**os.environ, "PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
-    command = [sys.executable, "-m", "flows.cli", "run", "--input", str(corpus), "--output", str(output), "--json"]
+    command = [sys.executable, "-m", "flows.cli", "run", "--input", str(corpus), "--output", str(output)]
     command += ["--config", config] if config else []
     for setting in settings:
         command += ["--set", setting]
@@ -134,7 +134,9 @@ def run_pipeline(corpus: Path, output: Path, config: str | None, settings: list[
     watcher.join()
     if child.returncode != 0:
         sys.exit(f"harness: newsflow run failed ({child.returncode}):\n{stderr[-4000:]}")
-    record = json.loads(stdout[stdout.index("{"):])
+    from tasks.run_record import read_run_records  # here: it imports torch, which the parent process does not need
+
+    record = read_run_records(output)[0]  # the output folder is the harness's own: its only run
     sentences = int(record["counts"].get("encode", 0))
     return {
         "wall_s": round(wall, 2), "documents": record["n_kept"], "read": record["n_read"], "rejected": record["n_rejected"],

@@ -11,52 +11,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tasks.shard_cache import CACHE_DIR, finished_entries  # noqa: E402
-
-
-def start(corpus: Path, output: Path, home: Path) -> subprocess.Popen:
-    home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PREFECT_HOME": str(home), "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "flows.cli", "run", "--input", str(corpus), "--output", str(output)]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+from harness import ensure_corpus  # noqa: E402  (this folder, on the path as the script's own)
+from tasks.run_record import read_run_records  # noqa: E402
+from tests.cli_runs import kill_after_finished_shards, labelled_results, log_tail, start_cli_run  # noqa: E402
 
 
 def timed_run(corpus: Path, output: Path, home: Path) -> float:
     started = time.perf_counter()
-    if start(corpus, output, home).wait() != 0:
-        raise SystemExit(f"run into {output} failed")
+    if start_cli_run(corpus, output, home).wait() != 0:
+        raise SystemExit(f"run into {output} failed:\n{log_tail(home)}")
     return time.perf_counter() - started
-
-
-def kill_after(corpus: Path, output: Path, home: Path, shards: int) -> float:
-    started = time.perf_counter()
-    run = start(corpus, output, home)
-    while len(finished_entries(output / CACHE_DIR, "stance")) < shards:
-        if run.poll() is not None:
-            raise SystemExit("the run finished before it could be killed: lower --kill-after")
-        time.sleep(0.1)
-    os.killpg(run.pid, signal.SIGKILL)
-    run.wait()
-    return time.perf_counter() - started
-
-
-def results(output: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    documents = pd.read_parquet(output / "documents", columns=["doc_id", "sentiment", "summary"]).sort_values("doc_id").reset_index(drop=True)
-    stances = pd.read_parquet(output / "stances", columns=["doc_id", "target", "label"]).sort_values(["doc_id", "target"]).reset_index(drop=True)
-    return documents, stances
 
 
 def main() -> None:
@@ -64,20 +36,21 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=1000, help="corpus under benchmarks/corpus/<docs> (make_corpus.py)")
     parser.add_argument("--kill-after", type=int, default=2, help="finished shards (stance stage) before the kill")
     args = parser.parse_args()
-    corpus = REPO / "benchmarks" / "corpus" / str(args.docs)
+    corpus = ensure_corpus(args.docs, None)
     work = Path(tempfile.mkdtemp(prefix="newsflow-resume-"))
-    killed_at = kill_after(corpus, work / "out", work / "home-killed", args.kill_after)
-    from_cache = len(finished_entries(work / "out" / CACHE_DIR, "stance"))
+    started = time.perf_counter()
+    from_cache = kill_after_finished_shards(start_cli_run(corpus, work / "out", work / "home-killed"), work / "out", args.kill_after, timeout_s=3600)
+    killed_at = time.perf_counter() - started
     resumed = timed_run(corpus, work / "out", work / "home-resumed")
     full = timed_run(corpus, work / "full", work / "home-full")
-    identical = all(a.equals(b) for a, b in zip(results(work / "out"), results(work / "full")))
-    record = pd.read_parquet(work / "out" / "runs")
+    identical = all(a.equals(b) for a, b in zip(labelled_results(work / "out"), labelled_results(work / "full")))
+    records = read_run_records(work / "out")
     report = {
         "docs": args.docs, "killed_after_s": round(killed_at, 1), "shards_finished_at_kill": from_cache,
         "resumed_run_s": round(resumed, 1), "uninterrupted_run_s": round(full, 1),
         "killed_plus_resumed_over_uninterrupted": round((killed_at + resumed) / full, 3),
-        "identical_results": identical, "statuses": sorted(record.status),
-        "resumed_cache": json.loads(record[record.status == "completed"].cache.iloc[0]),
+        "identical_results": identical, "statuses": sorted(r["status"] for r in records),
+        "resumed_cache": next(r["cache"] for r in records if r["status"] == "completed"),
     }
     out = REPO / "benchmarks" / "results" / f"resume-{args.docs}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -3,9 +3,7 @@ sentiment / stance -> write, one task run per stage per shard, then commit, with
 record written when the run starts and replaced when it ends."""
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -25,12 +23,13 @@ from tasks.encode import encode_task
 from tasks.ingest import ingest_task, list_inputs, without_excluded
 from tasks.records import Rejection, ShardRef
 from tasks.rejected import collect_rejected, count_reasons
-from tasks.accounting import accounting_summary, kept_origins, per_file_counts, read_origins
-from tasks.commit import JOURNAL, Commit, commit_shard_outputs
+from tasks.accounting import accounting_summary, per_file_counts, read_origins
+from tasks.commit import JOURNAL, Commit, commit_shard_outputs, output_lock
 from tasks.recovery import process_identity, recover_abandoned_runs
 from tasks.run_record import analysis_fingerprint, model_provenance, now_utc, output_files, write_run_record
 from tasks.shard_cache import CACHE_DIR, ShardCache, prune_stale_entries
-from tasks.versions import code_fingerprint, code_version, library_versions
+from tasks.staging import remove_staging, staging_root
+from tasks.versions import code_version, library_versions
 from tasks.sentiment import sentiment_task
 from tasks.stance import stance_task
 from tasks.summarize import summarize_task
@@ -52,14 +51,6 @@ def stage_file_groups(groups: list[list[str]], staging: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(groups), encoding="utf-8")
     return str(path)
-
-
-def remove_staging(staging: Path) -> None:
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.parent.rmdir()  # `_staging` itself, once no other run is using it
-    except OSError:
-        pass
 
 
 def named(task_obj, stage: str, index: int, unit: str = "shard"):
@@ -168,8 +159,9 @@ def run_record_base(context: RunContext, config: PipelineConfig, parameters: dic
 
 
 def record_run_start(context: RunContext, config: PipelineConfig, parameters: dict[str, Any]) -> None:
-    """A `running` record, replaced when the run ends: a run killed on the way keeps it,
-    and the next run on this host marks it `interrupted`."""
+    """The run's staging folder and a `running` record, replaced when the run ends: a run
+    killed on the way keeps both, and the next run on this host recovers it."""
+    Path(context.staging).mkdir(parents=True, exist_ok=True)
     write_run_record(context, {**run_record_base(context, config, parameters, {}), "status": "running"})
 
 
@@ -187,7 +179,7 @@ def finalize_run(
     if rejected.num_rows:
         outputs.append(write_table(context, "rejected", "all", rejected)[0])
     accounting = accounting_summary(per_file_counts(
-        read_origins(shards.ingested, listing), kept_origins(commit.paths), rejected.column("origin").to_pylist(), [*files, *(r.origin for r in listing)]))
+        read_origins(shards.ingested, rejected), commit.kept_origins, rejected.column("origin").to_pylist(), [*files, *(r.origin for r in listing)]))
     stages = {"ingest": shards.ingested, **stage_refs}
     finished = now_utc()
     record = {
@@ -197,6 +189,7 @@ def finalize_run(
         "n_read": accounting["read"], "n_kept": commit.kept, "n_rejected": rejected.num_rows,
         "counts": {"files": len(files), "read": accounting["read"], **{stage: sum(r.rows for r in refs) for stage, refs in stages.items()}},
         "rejected_by_reason": count_reasons(rejected), "accounting": accounting, "cache": cache_counts(stage_refs),
+        "processes": sorted({r.computed_by for refs in stages.values() for r in refs if r.computed_by and not r.cached}),
         "stage_seconds": {stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
         "outputs": output_files(outputs),
     }
@@ -214,14 +207,16 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     config = load_config(config_path, overrides)
     run_id = flow_run.get_id() or str(uuid.uuid4())
     root = config.output.root
-    staging = str(Path(root) / "_staging" / run_id)
+    staging = str(staging_root(root) / run_id)
     context = RunContext(run_id=run_id, started_at=now_utc(), output_root=root, config_sha256=config.sha256(),
                          compression=config.output.compression, write_sentences=config.output.write_sentences, staging=staging)
     parameters = {"config_path": config_path, "overrides": overrides or {}}
-    for earlier in recover_abandoned_runs(root):
+    with output_lock(root):  # so no other run's recovery takes this run's new staging for an orphan's
+        recovered = recover_abandoned_runs(root)
+        record_run_start(context, config, parameters)
+    for earlier in recovered:
         logger.warning("run %s will never finish (failed, or its process is gone): its record is updated, its staging removed", earlier)
     prune_stale_entries(Path(root) / CACHE_DIR)
-    record_run_start(context, config, parameters)
     files, listing = list_inputs(config.input.paths, config.input.extensions, follow_symlinks=config.input.follow_symlinks)
     files = without_excluded(files, config.input.exclude)
     file_names = [str(f) for f in files]
@@ -233,7 +228,7 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     try:
         models = model_provenance(config)  # a missing model fails the run here, before any work
         context = replace(context, analysis_sha256=analysis_fingerprint(config, models))
-        cache = ShardCache(str(Path(root) / CACHE_DIR), code_fingerprint(), hashlib.sha256(json.dumps(models, sort_keys=True, default=str).encode()).hexdigest())
+        cache = ShardCache.for_output(root, models)
         file_groups = stage_file_groups(group_files(files, config.run.shard_size), staging)
         runner = process_shards.with_options(task_runner=task_runner_for(config), flow_run_name=f"shards-{config.run.runner}")
         reached = "shards"
@@ -247,10 +242,11 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
         try:
             failed = finalize_run(context, config, parameters, models, file_names, listing, shards, cache, "failed", error, failed_stage)
             publish_run_artifacts(failed)
-        except Exception as record_error:  # noqa: BLE001
+        except Exception as record_error:  # noqa: BLE001 - the staging stays, so the next run's recovery marks this one
             logger.error("could not write the failed run's record: %s", record_error)
-        if not (Path(staging) / JOURNAL).exists():  # finished shards stay in the cache; a started commit is finished by the next run
-            remove_staging(Path(staging))
+        else:
+            if not (Path(staging) / JOURNAL).exists():  # finished shards stay in the cache; a started commit is finished by the next run
+                remove_staging(Path(staging))
         raise
     publish_run_artifacts(summary)
     remove_staging(Path(staging))

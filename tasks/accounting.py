@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.records import Rejection, ShardRef
+from tasks.ingest import STAGE as INGEST_STAGE
+from tasks.records import ShardRef
 
 RECORD_SUFFIX = re.compile(r"(?::\d+|#\d+)$")  # `file:line` (JSON lines), `file#row` (tables)
 
@@ -38,17 +40,10 @@ def accounting_summary(per_file: dict[str, dict[str, int]]) -> dict[str, Any]:
     return {**totals, "files": len(per_file), "balanced": not unbalanced, "unbalanced_files": unbalanced[:20], "per_file": per_file}
 
 
-def read_origins(ingested: list[ShardRef], listing: list[Rejection]) -> list[str]:
-    """Where every record the run read came from: ingest's kept rows and rejections, and
-    the paths rejected while listing."""
-    origins = [r.origin for r in listing]
-    for ref in ingested:
-        origins += pq.read_table(ref.path, columns=["origin"]).column("origin").to_pylist()
-        if ref.rejected_path:
-            origins += pq.read_table(ref.rejected_path, columns=["origin"]).column("origin").to_pylist()
-    return origins
-
-
-def kept_origins(committed: list[str]) -> list[str]:
-    """Where the documents a run committed came from (its `documents` files)."""
-    return [o for p in committed if Path(p).parent.parent.name == "documents" for o in pq.read_table(p, columns=["origin"]).column("origin").to_pylist()]
+def read_origins(ingested: list[ShardRef], rejected: pa.Table) -> list[str]:
+    """Where every record the run read came from: the rows ingest passed on (one column
+    of its staging files) and what listing and reading rejected (stage `ingest` in the
+    run's rejected table, which is in hand already)."""
+    passed_on = [o for ref in ingested for o in pq.read_table(ref.path, columns=["origin"]).column("origin").to_pylist()]
+    at_ingest = rejected.filter(pc.equal(rejected.column("stage"), INGEST_STAGE)).column("origin").to_pylist()
+    return passed_on + at_ingest

@@ -56,11 +56,20 @@ def documents_in_output(output_root: str | Path, analysis_sha256: str) -> dict[s
     return known
 
 
+def already_in_output(origin: str, doc_id: str, kept_by: str, stage: str, when: str = "") -> Rejection:
+    """The rejection of a document the output holds already under the same analysis."""
+    return Rejection(origin, RejectReason.DUPLICATE, f"already in the output from run {kept_by} (doc_id {doc_id[:12]}){when}", stage)
+
+
 @dataclass
 class Commit:
     paths: list[str] = field(default_factory=list)  # the dataset files the run added
-    kept: int = 0  # documents the run added
+    kept_origins: list[str] = field(default_factory=list)  # where the documents the run added came from
     late_duplicates: list[Rejection] = field(default_factory=list)  # committed by another run while this one worked
+
+    @property
+    def kept(self) -> int:
+        return len(self.kept_origins)
 
 
 JOURNAL = "commit.json"
@@ -80,14 +89,14 @@ def commit_shard_outputs(context: RunContext, written: list[ShardRef]) -> Commit
         for ref in written:
             documents = pq.read_table(ref.parts["documents"], columns=["doc_id", "origin"])
             doc_ids = documents.column("doc_id").to_pylist()
-            repeated = sorted({d for d in doc_ids if d in known})
+            repeated = {d for d in doc_ids if d in known}
             for origin, doc_id in zip(documents.column("origin").to_pylist(), doc_ids):
                 if doc_id in repeated:
-                    commit.late_duplicates.append(Rejection(
-                        origin, RejectReason.DUPLICATE, f"already in the output from run {known[doc_id]} (doc_id {doc_id[:12]}), committed while this run worked", STAGE))
-            plan += [{"staged": staged, "target": str(Path(context.output_root) / Path(staged).relative_to(staged_root)), "leave_out": repeated}
+                    commit.late_duplicates.append(already_in_output(origin, doc_id, known[doc_id], STAGE, ", committed while this run worked"))
+                else:
+                    commit.kept_origins.append(origin)
+            plan += [{"staged": staged, "target": str(Path(context.output_root) / Path(staged).relative_to(staged_root)), "leave_out": sorted(repeated)}
                      for staged in ref.parts.values()]
-            commit.kept += len(doc_ids) - len(repeated)
             known.update({d: context.run_id for d in doc_ids})
         write_journal(Path(context.staging), plan, context.compression)
         commit.paths = apply_moves(plan, context.compression)

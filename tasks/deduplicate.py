@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.commit import documents_in_output
+from tasks.commit import already_in_output, documents_in_output
 from tasks.records import Rejection, RejectReason, ShardRef
 from tasks.rejected import rejections_table
 from tasks.retries import stage_task_options
@@ -59,7 +59,7 @@ def deduplicate_shard(shard: ShardRef, earlier: list[ShardRef], staging_dir: str
     duplicates = find_duplicates(keys)[-1]
     for row, (doc_id, origin) in enumerate(zip(keys[-1].column("doc_id").to_pylist(), keys[-1].column("origin").to_pylist())):
         if doc_id in known and row not in duplicates:
-            duplicates[row] = Rejection(origin, RejectReason.DUPLICATE, f"already in the output from run {known[doc_id]} (doc_id {doc_id[:12]})", STAGE)
+            duplicates[row] = already_in_output(origin, doc_id, known[doc_id], STAGE)
     if not duplicates:  # the clean shard stands as it is; its time stays clean's
         return replace(shard, stage=STAGE, seconds=0.0)
     table = read_shard(shard)

@@ -154,10 +154,16 @@ def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Ta
     return encode_sentences(sentences_to_encode(rows, config), config)
 
 
+def encode_settings(config: PipelineConfig) -> tuple:
+    """The settings the encode stage's output depends on (its shard-cache key). Of stance:
+    whose mentions are found, and whether the tuned head scores them here; not the NLI
+    model or its templates, which the stance stage reads."""
+    return (config.encoder, config.stance.model_dump(mode="json", include={"kind", "head", "targets"}), config.runtime)
+
+
 def encode_shard(clean: ShardRef, config: PipelineConfig, staging_dir: str, cache: ShardCache | None = None) -> ShardRef:
     """Encode a clean shard's sentences and its targets' mentions."""
-    settings = (config.encoder, config.stance, config.runtime)  # stance: which targets' mentions are pooled
-    return through_cache(cache, "encode", clean, settings, staging_dir, lambda: _encode_shard(clean, config, staging_dir))
+    return through_cache(cache, "encode", clean, encode_settings(config), staging_dir, lambda: _encode_shard(clean, config, staging_dir))
 
 
 def _encode_shard(clean: ShardRef, config: PipelineConfig, staging_dir: str) -> ShardRef:

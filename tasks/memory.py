@@ -15,12 +15,6 @@ import ctypes.util
 import os
 from functools import lru_cache
 
-# oneDNN caches a compiled primitive per input shape (1,024 by default): hundreds of MB for
-# shapes that never repeat. Read when torch creates its first primitive, so this holds as
-# long as it runs before the first forward pass.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
-
-
 @lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
@@ -56,4 +50,12 @@ def release_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
-keep_heap_trimmed()  # on import, before the models and the first shard allocate
+@lru_cache(maxsize=1)
+def configure_process_memory() -> None:
+    """The pipeline's memory policy for this process, set once by whatever loads the
+    encoder (the CLI's process, each Dask worker), before the first forward pass; a process
+    that only imports newsflow (a notebook, the benchmarks' peer rows) keeps its defaults."""
+    # oneDNN caches a compiled primitive per input shape (1,024 by default): hundreds of MB
+    # for shapes that never repeat. Read when torch creates its first primitive.
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
+    keep_heap_trimmed()

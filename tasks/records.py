@@ -103,3 +103,4 @@ class ShardRef:
     seconds: float = 0.0
     cache_key: str = ""  # the shard cache's key for this result (tasks/shard_cache.py); empty when not cached
     cached: bool = False  # taken from the cache (an earlier, unfinished run computed it), not computed
+    computed_by: str = ""  # host:pid of the process that computed it (a Dask worker, or the run's own process)

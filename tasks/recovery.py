@@ -5,7 +5,6 @@ their finished shards stay in the shard cache for whoever runs the same work aga
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.commit import output_lock, roll_forward
-from tasks.staging import write_parquet_atomic
+from tasks.commit import roll_forward
+from tasks.staging import remove_staging, staging_root, write_parquet_atomic
 
 
 def process_identity() -> dict[str, Any]:
@@ -46,8 +45,8 @@ def still_running(record: dict[str, Any]) -> bool:
     host cannot check): leave it alone."""
     if record.get("status") != "running":
         return False
-    if record.get("host") != socket.gethostname() or not record.get("pid"):
-        return bool(record.get("host"))
+    if record.get("host") != socket.gethostname():
+        return True
     return process_alive(record["pid"])
 
 
@@ -68,24 +67,21 @@ def mark_abandoned(path: Path, record: dict[str, Any], committed: list[str]) -> 
 
 def recover_abandoned_runs(output_root: str | Path) -> list[str]:
     """Recover every earlier run under the output root that will never finish; returns
-    their run ids. Runs alive on this host or on another are left alone."""
+    their run ids. Runs alive on this host or on another are left alone. Call it under
+    `output_lock`, the lock a run also holds while it creates its staging folder and its
+    `running` record: every unfinished run has a staging folder, so only those are read,
+    not the whole run history."""
     root = Path(output_root)
-    staging_root = root / "_staging"
+    folder = staging_root(root)
     recovered = []
-    with output_lock(root):
-        for staging in sorted(p for p in staging_root.iterdir() if p.is_dir()) if staging_root.is_dir() else []:
-            path = record_path(root, staging.name)
-            record = read_record(path) if path else {}
-            if still_running(record):
-                continue
-            committed = roll_forward(staging)
-            if path:
-                mark_abandoned(path, record, committed)
-            shutil.rmtree(staging, ignore_errors=True)
-            recovered.append(staging.name)
-        for path in sorted((root / "runs").glob("run_date=*/*-run.parquet")) if (root / "runs").is_dir() else []:
-            record = read_record(path)
-            if record.get("status") == "running" and not still_running(record):  # died before it staged anything
-                mark_abandoned(path, record, [])
-                recovered.append(record["run_id"])
+    for staging in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        path = record_path(root, staging.name)
+        record = read_record(path) if path else {}
+        if still_running(record):
+            continue
+        committed = roll_forward(staging)
+        if path:
+            mark_abandoned(path, record, committed)
+        remove_staging(staging)
+        recovered.append(staging.name)
     return recovered

@@ -63,7 +63,7 @@ RUNS_SCHEMA = pa.schema([
     ("code_version", pa.string()), ("models", pa.string()), ("libraries", pa.string()),
     ("n_read", pa.int64()), ("n_kept", pa.int64()), ("n_rejected", pa.int64()),
     ("counts", pa.string()), ("rejected_by_reason", pa.string()), ("stage_seconds", pa.string()), ("outputs", pa.string()),
-    ("accounting", pa.string()), ("cache", pa.string()),
+    ("accounting", pa.string()), ("cache", pa.string()), ("processes", pa.string()),
 ])
 
 
@@ -80,7 +80,7 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-JSON_COLUMNS = ("parameters", "config", "models", "libraries", "counts", "rejected_by_reason", "stage_seconds", "outputs", "accounting", "cache")
+JSON_COLUMNS = ("parameters", "config", "models", "libraries", "counts", "rejected_by_reason", "stage_seconds", "outputs", "accounting", "cache", "processes")
 
 
 def read_run_records(output_root: str | Path) -> list[dict[str, Any]]:

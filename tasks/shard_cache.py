@@ -22,6 +22,7 @@ from typing import Any, Callable
 from pydantic import BaseModel
 
 from tasks.records import ShardRef
+from tasks.versions import code_fingerprint
 
 CACHE_DIR = "_cache"
 REF_FILE = "ref.json"
@@ -68,6 +69,12 @@ class ShardCache:
     root: str
     code: str
     models: str
+
+    @classmethod
+    def for_output(cls, output_root: str, models: dict[str, Any]) -> ShardCache:
+        """The cache under an output root, for this code and these models (their provenance)."""
+        digest = hashlib.sha256(json.dumps(models, sort_keys=True, default=str).encode()).hexdigest()
+        return cls(str(Path(output_root) / CACHE_DIR), code_fingerprint(), digest)
 
     def key(self, stage: str, upstream: ShardRef, settings: Any, uses_models: bool = True) -> str:
         material = json.dumps({

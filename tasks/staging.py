@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -37,6 +39,25 @@ def write_parquet_atomic(table: pa.Table, path: Path, metadata: dict[str, str] |
     return path
 
 
+def this_process() -> str:
+    """host:pid, for ShardRef.computed_by."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def staging_root(output_root: str | Path) -> Path:
+    """Where runs keep their staging folders (`_staging/<run_id>/`), beside the dataset."""
+    return Path(output_root) / "_staging"
+
+
+def remove_staging(staging: Path) -> None:
+    """Remove a run's staging folder, and `_staging` itself once no run is using it."""
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.parent.rmdir()
+    except OSError:
+        pass
+
+
 def staging_path(staging_dir: Path, stage: str, index: int, suffix: str = "") -> Path:
     return staging_dir / stage / f"shard-{index:05d}{suffix}.parquet"
 
@@ -58,7 +79,7 @@ def write_shard(
     return ShardRef(
         stage=stage, index=index, path=str(path), rows=table.num_rows, content_hash=file_sha256(path), parts=part_paths,
         rejected_path=rejected_path, rejected_rows=0 if rejected is None else rejected.num_rows,
-        seconds=0.0 if started is None else round(time.perf_counter() - started, 3),
+        seconds=0.0 if started is None else round(time.perf_counter() - started, 3), computed_by=this_process(),
     )
 
 

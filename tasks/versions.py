@@ -28,8 +28,10 @@ def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
     return versions
 
 
+@lru_cache(maxsize=1)
 def code_version() -> str:
-    """The git commit of the checkout (with +dirty when it has uncommitted changes), else the package version."""
+    """The git commit of the checkout (with +dirty when it has uncommitted changes), else the
+    package version. Read once per process: the code a process runs is the code it loaded."""
     try:
         commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()

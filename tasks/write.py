@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.records import ShardRef
 from tasks.retries import stage_task_options
-from tasks.staging import SCHEMA_VERSION, read_shard, write_parquet_atomic
+from tasks.staging import SCHEMA_VERSION, read_shard, this_process, write_parquet_atomic
 
 RESULT_TABLES = ("documents", "stances", "sentences")  # hold each (doc_id, analysis) once across runs
 DOCUMENT_COLUMNS = ["doc_id", "origin", "source", "title", "authors", "published", "url", "language", "text"]
@@ -106,7 +106,7 @@ def write_shard_outputs(
         written["sentences"] = write_table(context, "sentences", part, sentences, staged=True)
     return ShardRef(
         stage="write", index=clean.index, path=written["documents"][0], rows=written["documents"][1], content_hash="",
-        parts={name: path for name, (path, _) in written.items()}, seconds=round(time.perf_counter() - started, 3),
+        parts={name: path for name, (path, _) in written.items()}, seconds=round(time.perf_counter() - started, 3), computed_by=this_process(),
     )
 
 

@@ -17,7 +17,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-import tasks.memory  # noqa: F401  (sets the oneDNN primitive cache size before the first forward pass)
+from tasks.memory import configure_process_memory
 from tasks.models.tuned_stance import TunedStanceHead, pad_mentions
 
 hf_logging.disable_progress_bar()  # a weight-loading bar per process is noise in pipeline logs
@@ -291,6 +291,7 @@ def get_encoder(model: str, max_length: int, max_tokens_per_batch: int, threads:
     """The process-wide encoder for these settings, loaded on first use. (fp32 unless asked:
     training reads fp32 features; the pipeline passes its configured precision.)"""
     with _LOAD_LOCK:
+        configure_process_memory()  # before the first forward pass
         if threads > 0 and torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         return _cached_encoder(model, max_length, max_tokens_per_batch, precision, backend, device)

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import random
 import re
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.shard_cache import CACHE_DIR, finished_entries
-from tests.conftest import REPO_ROOT, SAMPLES
+from tests.cli_runs import kill_after_finished_shards, labelled_results, log_tail, start_cli_run
+from tests.conftest import SAMPLES
 
 ENGLISH_SAMPLES = ["imf_warns_brazil_debt.txt", "nato_air_defence_timeline.txt", "port_strike_daily_courier.txt",
                    "un_adaptation_fund_record_pledges.txt", "who_measles_india_russia_geneva.txt"]
@@ -48,39 +45,14 @@ def write_corpus(folder: Path, documents: int = CORPUS_DOCUMENTS, files: int = 1
     return folder
 
 
-def cli_env(prefect_home: Path) -> dict[str, str]:
-    """A CLI process of its own: its own Prefect home (and ephemeral server), offline."""
-    prefect_home.mkdir(parents=True, exist_ok=True)
-    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PREFECT_HOME": str(prefect_home)}
-
-
-def start_run(corpus: Path, output: Path, prefect_home: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "flows.cli", "run", "--input", str(corpus), "--output", str(output),
-               "--set", f"run.shard_size={SHARD_SIZE}", *extra]
-    log = (prefect_home.parent / f"{prefect_home.name}.log").open("w")  # a file, not a pipe nobody drains while polling
-    return subprocess.Popen(command, cwd=REPO_ROOT, env=cli_env(prefect_home), stdout=log, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-
-
-def log_tail(prefect_home: Path) -> str:
-    return (prefect_home.parent / f"{prefect_home.name}.log").read_text(errors="replace")[-3000:]
-
-
-def finished_cache_entries(output: Path, stage: str) -> list[Path]:
-    return finished_entries(output / CACHE_DIR, stage)
+def start_run(corpus: Path, output: Path, prefect_home: Path) -> subprocess.Popen:
+    return start_cli_run(corpus, output, prefect_home, f"run.shard_size={SHARD_SIZE}")
 
 
 def dataset_files(output: Path) -> list[Path]:
     """The Parquet files a reader of the dataset sees (pyarrow skips names starting with . or _)."""
     return [p for p in output.rglob("*.parquet")
             if not any(part.startswith((".", "_")) for part in p.relative_to(output).parts)]
-
-
-def results(output: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    documents = pd.read_parquet(output / "documents", columns=["doc_id", "sentiment", "summary"])
-    stances = pd.read_parquet(output / "stances", columns=["doc_id", "target", "label"])
-    return (documents.sort_values("doc_id").reset_index(drop=True),
-            stances.sort_values(["doc_id", "target"]).reset_index(drop=True))
 
 
 def run_in_process(corpus: Path, output: Path, **extra) -> dict:
@@ -94,13 +66,10 @@ def test_a_run_killed_mid_way_resumes_from_its_finished_shards_and_ends_identica
     corpus = write_corpus(tmp_path / "corpus")
     output = tmp_path / "out"
     killed = start_run(corpus, output, tmp_path / "prefect-killed")
-    deadline = time.monotonic() + 300
-    while len(finished_cache_entries(output, "stance")) < 3 and killed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert killed.poll() is None, f"the run ended before it could be killed:\n{log_tail(tmp_path / 'prefect-killed')}"
-    os.killpg(killed.pid, signal.SIGKILL)
-    killed.wait(timeout=30)
-    finished_before_kill = len(finished_cache_entries(output, "stance"))
+    try:
+        finished_before_kill = kill_after_finished_shards(killed, output, shards=3)
+    except RuntimeError as error:
+        pytest.fail(f"{error}\n{log_tail(tmp_path / 'prefect-killed')}")
     assert 3 <= finished_before_kill < CORPUS_DOCUMENTS // SHARD_SIZE, "killed in the middle"
 
     # Nothing of the killed run's results is visible, and whatever a reader sees is whole.
@@ -121,11 +90,11 @@ def test_a_run_killed_mid_way_resumes_from_its_finished_shards_and_ends_identica
     records = pd.read_parquet(output / "runs").set_index("run_id")
     assert records.loc[killed_id, "status"] == "interrupted" and "ended before the run finished" in records.loc[killed_id, "error"]
     assert not (output / "_staging" / killed_id).exists()
-    assert not finished_cache_entries(output, "encode"), "a completed run clears the cache entries it used"
+    assert not finished_entries(output / CACHE_DIR, "encode"), "a completed run clears the cache entries it used"
 
     uninterrupted = run_in_process(corpus, tmp_path / "uninterrupted")
     assert uninterrupted["cache"]["encode"]["from_cache"] == 0
-    for resumed_table, reference in zip(results(output), results(tmp_path / "uninterrupted")):
+    for resumed_table, reference in zip(labelled_results(output), labelled_results(tmp_path / "uninterrupted")):
         pd.testing.assert_frame_equal(resumed_table, reference)
 
 
@@ -158,9 +127,8 @@ def test_two_runs_at_once_over_overlapping_inputs_leave_each_document_once(tmp_p
 
 def kept_by_one_run(folder: Path, output: Path) -> pd.DataFrame:
     """The documents one run over `folder` keeps."""
-    result = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--input", str(folder), "--output", str(output)],
-                            cwd=REPO_ROOT, env=cli_env(output.parent / "prefect-alone"), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    home = output.parent / "prefect-alone"
+    assert start_cli_run(folder, output, home).wait(timeout=600) == 0, log_tail(home)
     return pd.read_parquet(output / "documents")
 
 

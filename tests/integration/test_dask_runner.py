@@ -2,6 +2,8 @@
 (through prefect-dask) and the output is the thread runner's, row for row."""
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -47,6 +49,9 @@ def test_a_local_dask_cluster_writes_the_thread_runners_rows(prefect_harness, tm
     threads = run_with("threads", tmp_path / "threads")
     dask = run_with("dask", tmp_path / "dask")
     assert dask["status"] == "completed" and dask["config"]["run"]["runner"] == "dask"
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    assert threads["processes"] == [here]
+    assert dask["processes"] and here not in dask["processes"], "every shard stage ran in the cluster's worker processes"
     assert (dask["n_read"], dask["n_kept"], dask["n_rejected"]) == (threads["n_read"], threads["n_kept"], threads["n_rejected"])
     shards = {o["path"] for o in dask["outputs"] if o["table"] == "documents"}
     assert len(shards) > 2  # several shards, so the cluster had work to spread

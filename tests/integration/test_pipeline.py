@@ -22,7 +22,7 @@ EXPECTED_COLUMNS = {
     "rejected": {"origin", "reason", "detail", "stage", "run_id"},
     "runs": {"run_id", "flow_run_name", "status", "started_at", "finished_at", "parameters", "config", "config_sha256",
              "code_version", "models", "libraries", "n_read", "n_kept", "n_rejected", "counts", "rejected_by_reason",
-             "stage_seconds", "outputs", "analysis_sha256", "failed_stage", "host", "pid", "accounting", "cache"},
+             "stage_seconds", "outputs", "analysis_sha256", "failed_stage", "host", "pid", "accounting", "cache", "processes"},
 }
 
 

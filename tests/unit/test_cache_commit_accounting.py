@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.accounting import accounting_summary, origin_file, per_file_counts
-from tasks.commit import apply_moves, commit_shard_outputs, documents_in_output, roll_forward, write_journal
+from tasks.commit import apply_moves, commit_shard_outputs, documents_in_output, output_lock, roll_forward, write_journal
 from tasks.config import CleanConfig
 from tasks.records import ShardRef
 from tasks.retries import is_transient
@@ -47,6 +47,21 @@ def test_a_key_changes_with_content_settings_models_and_code(tmp_path):
     assert key != replace(cache, code="c2").key("encode", shard, CleanConfig())
     assert key != cache.key("stance", shard, CleanConfig())
     assert cache.key("clean", shard, CleanConfig(), uses_models=False) == replace(cache, models="m2").key("clean", shard, CleanConfig(), uses_models=False)
+
+
+def test_the_encode_key_follows_the_targets_not_the_nli_templates(tmp_path):
+    from tasks.config import load_config
+    from tasks.encode import encode_settings
+
+    shard = a_shard(tmp_path)
+    cache = ShardCache(str(tmp_path / "cache"), code="c", models="m")
+    base = load_config(None)
+    key = cache.key("encode", shard, encode_settings(base))
+    other_templates = load_config(None, {"stance.templates": {k: f"Here, {v}" for k, v in base.stance.templates.items()}})
+    assert cache.key("encode", shard, encode_settings(other_templates)) == key
+    fewer_targets = load_config(None, {"stance.targets": [t.model_dump() for t in base.stance.targets[:1]]})
+    assert cache.key("encode", shard, encode_settings(fewer_targets)) != key
+    assert cache.key("encode", shard, encode_settings(load_config(None, {"encoder.max_length": 128}))) != key
 
 
 def test_a_finished_shard_is_taken_from_the_cache_not_computed(tmp_path):
@@ -185,7 +200,8 @@ def test_a_commit_cut_short_is_finished_by_the_next_runs_recovery(tmp_path):
             for staged in shard.parts.values()]
     write_journal(Path(context.staging), plan, "zstd")
     apply_moves(plan[:1], "zstd")  # the kill came after the documents file moved, before its stances
-    assert recover_abandoned_runs(tmp_path / "out") == ["run-killed"]
+    with output_lock(tmp_path / "out"):
+        assert recover_abandoned_runs(tmp_path / "out") == ["run-killed"]
     stances = pq.ParquetDataset(str(tmp_path / "out" / "stances")).read()
     assert sorted(stances.column("doc_id").to_pylist()) == ["d1", "d1", "d2", "d2"], "the stances followed their documents"
     record = read_run_records(tmp_path / "out")[0]
@@ -205,7 +221,8 @@ def test_recovery_leaves_live_runs_alone_and_cleans_up_after_dead_and_failed_one
     old_schema = tmp_path / "out" / "runs" / "run_date=2026-01-01" / "run-old-run.parquet"
     old_schema.parent.mkdir(parents=True)
     pq.write_table(pa.table({"status": ["completed"], "run_id": ["run-old"]}), old_schema)  # before host/pid existed
-    assert sorted(recover_abandoned_runs(tmp_path / "out")) == ["run-dead", "run-failed"]
+    with output_lock(tmp_path / "out"):
+        assert sorted(recover_abandoned_runs(tmp_path / "out")) == ["run-dead", "run-failed"]
     assert Path(live.staging).exists() and Path(elsewhere.staging).exists()
     assert not Path(dead.staging).exists() and not Path(failed.staging).exists()
     statuses = {r["run_id"]: r["status"] for r in read_run_records(tmp_path / "out")}
