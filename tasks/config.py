@@ -277,7 +277,7 @@ def read_toml(config_path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         data = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{config_path}: no such config file") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # a binary file (a pickle) is not TOML either
         raise ConfigError(f"{config_path}: not valid TOML ({exc})") from None
     base_name = data.pop("extends", None)
     if base_name is None:

@@ -24,6 +24,15 @@ SEEDS = REPO_ROOT.parent / "shared" / "seeds"
 NEWSMTSC = REPO_ROOT.parent / "shared" / "data" / "newsmtsc"
 
 
+def run_pipeline(inputs: list[str | Path] | str | Path, output: Path, **overrides) -> dict:
+    """The `news-pipeline` flow in this process (under `prefect_harness`) over `inputs` into
+    `output`, with further config overrides by dotted key; returns its run record."""
+    from flows.pipeline import news_pipeline
+
+    paths = [str(p) for p in inputs] if isinstance(inputs, list) else [str(inputs)]
+    return news_pipeline(overrides={"input.paths": paths, "output.root": str(output), **overrides})
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One Prefect test server for the session (about 8 s to start)."""

@@ -17,7 +17,7 @@ import pytest
 
 from tasks.shard_cache import CACHE_DIR, finished_entries
 from tests.cli_runs import kill_after_finished_shards, labelled_results, log_tail, start_cli_run
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, run_pipeline
 
 ENGLISH_SAMPLES = ["imf_warns_brazil_debt.txt", "nato_air_defence_timeline.txt", "port_strike_daily_courier.txt",
                    "un_adaptation_fund_record_pledges.txt", "who_measles_india_russia_geneva.txt"]
@@ -55,10 +55,8 @@ def dataset_files(output: Path) -> list[Path]:
             if not any(part.startswith((".", "_")) for part in p.relative_to(output).parts)]
 
 
-def run_in_process(corpus: Path, output: Path, **extra) -> dict:
-    from flows.pipeline import news_pipeline
-
-    return news_pipeline(overrides={"input.paths": [str(corpus)], "output.root": str(output), "run.shard_size": SHARD_SIZE, **extra})
+def run_in_process(corpus: Path, output: Path, **overrides) -> dict:
+    return run_pipeline(corpus, output, **{"run.shard_size": SHARD_SIZE, **overrides})
 
 
 @pytest.mark.slow
@@ -84,7 +82,9 @@ def test_a_run_killed_mid_way_resumes_from_its_finished_shards_and_ends_identica
     resumed = run_in_process(corpus, output)
     assert resumed["status"] == "completed"
     assert resumed["cache"]["stance"]["from_cache"] >= finished_before_kill
-    assert resumed["cache"]["encode"]["computed"] == CORPUS_DOCUMENTS // SHARD_SIZE - resumed["cache"]["encode"]["from_cache"]
+    shards = CORPUS_DOCUMENTS // SHARD_SIZE
+    assert resumed["cache"]["encode"]["computed"] + resumed["cache"]["encode"]["from_cache"] == shards, "every shard encoded or taken, once"
+    assert resumed["cache"]["encode"]["computed"] <= shards - finished_before_kill
     assert resumed["cache"]["encode"]["from_cache"] >= finished_before_kill, "shards finished before the kill are not encoded again"
     assert resumed["accounting"]["balanced"] and resumed["n_kept"] == CORPUS_DOCUMENTS
     records = pd.read_parquet(output / "runs").set_index("run_id")
@@ -114,6 +114,8 @@ def test_two_runs_at_once_over_overlapping_inputs_leave_each_document_once(tmp_p
 
     records = pd.read_parquet(output / "runs")
     assert records.status.eq("completed").all() and len(records) == 2
+    first, second = records.sort_values("started_at").itertuples()
+    assert second.started_at < first.finished_at, "the two runs overlapped in time"
     for record in records.itertuples():
         accounting = json.loads(record.accounting)
         assert accounting["balanced"] and record.n_read == record.n_kept + record.n_rejected
@@ -171,3 +173,4 @@ def test_a_stage_that_fails_for_good_fails_at_once_and_the_record_says_where(pre
         state = client.read_flow_run(record.run_id).state
     assert state.is_failed() and "sentiment [shard 1] failed" in state.message, "Prefect's state says where, too"
     assert not (tmp_path / "out" / "documents").exists(), "a failed run commits nothing"
+    assert finished_entries(tmp_path / "out" / CACHE_DIR, "encode"), "its finished shards wait in the cache for the next run"

@@ -11,7 +11,7 @@ import pytest
 
 from flows.runners import local_cluster_kwargs, task_runner_for
 from tasks.config import load_config
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, run_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -22,10 +22,7 @@ EXACT = {"documents": ["doc_id", "title", "source", "language", "n_sentences", "
 
 
 def run_with(runner: str, output: Path) -> dict:
-    from flows.pipeline import news_pipeline
-
-    return news_pipeline(overrides={"input.paths": [str(SAMPLES)], "output.root": str(output), "run.shard_size": 4,
-                                    "run.runner": runner, "dask.workers": 2})
+    return run_pipeline(SAMPLES, output, **{"run.shard_size": 4, "run.runner": runner, "dask.workers": 2})
 
 
 def rows(output: Path, table: str) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import SAMPLES, SEEDS
+from tests.conftest import SAMPLES, SEEDS, run_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -24,12 +24,6 @@ EXPECTED_COLUMNS = {
              "code_version", "models", "libraries", "n_read", "n_kept", "n_rejected", "counts", "rejected_by_reason",
              "stage_seconds", "outputs", "analysis_sha256", "failed_stage", "host", "pid", "accounting", "cache", "processes"},
 }
-
-
-def run_pipeline(inputs: list[str], output: Path, **extra) -> dict:
-    from flows.pipeline import news_pipeline
-
-    return news_pipeline(overrides={"input.paths": inputs, "output.root": str(output), **extra})
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +234,7 @@ def test_a_rerun_over_a_drop_folder_adds_only_new_documents(prefect_harness, tmp
     assert again["n_read"] == again["n_kept"] + again["n_rejected"] == 2
     assert again["counts"]["encode"] == 0, "documents already in the output are not encoded again"
     rejected = read_table(output, "rejected", again["run_id"])
+    assert len(rejected) == 2 and rejected.stage.eq("deduplicate").all()
     assert rejected.detail.str.contains(f"already in the output from run {first['run_id']}").all()
     (drop / "port_strike_daily_courier.txt").write_bytes((SAMPLES / "port_strike_daily_courier.txt").read_bytes())
     third = run_pipeline([str(drop)], output)
@@ -250,3 +245,8 @@ def test_a_rerun_over_a_drop_folder_adds_only_new_documents(prefect_harness, tmp
     assert changed["n_kept"] == 3 and changed["analysis_sha256"] != first["analysis_sha256"]
     documents = pd.read_parquet(output / "documents")
     assert documents.groupby("analysis_sha256").doc_id.apply(lambda ids: ids.is_unique).all()
+    assert len(documents) == 6 and documents.analysis_sha256.nunique() == 2
+    from tests.integration.test_cli import newsflow
+
+    listed = newsflow("runs", "--output", str(output), "--json", cwd=output)
+    assert [r["run_id"] for r in json.loads(listed.stdout)] == [r["run_id"] for r in (changed, third, again, first)]  # newest first

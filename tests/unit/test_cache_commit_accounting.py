@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -18,7 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.accounting import accounting_summary, origin_file, per_file_counts
-from tasks.commit import apply_moves, commit_shard_outputs, documents_in_output, output_lock, roll_forward, write_journal
+import tasks.commit as commit
+import tasks.shard_cache as shard_cache
+from tasks.commit import apply_moves, commit_shard_outputs, documents_in_output, output_lock, roll_forward
 from tasks.config import CleanConfig
 from tasks.records import ShardRef
 from tasks.retries import is_transient
@@ -78,8 +81,10 @@ def test_a_finished_shard_is_taken_from_the_cache_not_computed(tmp_path):
     assert len(computed) == 1 and not first.cached and again.cached
     assert again.cache_key == first.cache_key and Path(again.path).is_relative_to(tmp_path / "run2")
     assert pq.read_table(again.path).equals(pq.read_table(first.path)) and set(again.parts) == {"extra"}
+    assert all(Path(p).is_relative_to(tmp_path / "run2") for p in again.parts.values()), "parts are linked into the run's staging too"
     cache.remove([first], "encode")
     assert Path(again.path).exists(), "a run's own links outlive the entry"
+    assert all(Path(p).exists() for p in again.parts.values())
     third = through_cache(cache, "encode", upstream, {"x": 1}, str(tmp_path / "run3"), lambda: compute(tmp_path / "run3"))
     assert not third.cached and len(computed) == 2
 
@@ -92,6 +97,16 @@ def test_a_half_written_entry_is_never_taken(tmp_path):
     assert cache.fetch("encode", key, 0, str(tmp_path / "run")) is None
     (tmp_path / "cache" / "encode" / f".{key}.123.tmp").mkdir()
     assert prune_stale_entries(tmp_path / "cache", older_than_days=0) == 2
+
+
+def test_only_entries_no_run_came_back_to_are_pruned(tmp_path):
+    cache = ShardCache(str(tmp_path / "cache"), code="c", models="m")
+    fresh, old = (through_cache(cache, "encode", a_shard(tmp_path / name, rows=n), {}, str(tmp_path / name),
+                                lambda name=name, n=n: a_shard(tmp_path / name, "encode", rows=n)) for name, n in (("fresh", 1), ("old", 2)))
+    eight_days_ago = time.time() - 8 * 86_400
+    os.utime(cache.entry("encode", old.cache_key), (eight_days_ago, eight_days_ago))
+    assert prune_stale_entries(tmp_path / "cache") == 1
+    assert [e.name for e in finished_entries(tmp_path / "cache", "encode")] == [fresh.cache_key]
 
 
 # --- commit ----------------------------------------------------------------------------------
@@ -118,6 +133,27 @@ def test_staged_outputs_are_invisible_until_the_commit(tmp_path):
     assert documents_in_output(tmp_path / "out", "a1") == {"d1": "run-1", "d2": "run-1"}
     assert documents_in_output(tmp_path / "out", "another analysis") == {}
     assert not list(Path(context.staging).rglob("*.parquet")), "the files moved, not copied"
+
+
+def test_a_commit_waits_for_the_output_lock_and_then_sees_what_was_committed_under_it(tmp_path):
+    first, second = context_for(tmp_path, "run-1"), context_for(tmp_path, "run-2")
+    early, late = staged_shard(first, ["d1", "d2"]), staged_shard(second, ["d2", "d3"])
+    with ThreadPoolExecutor(1) as pool:
+        with output_lock(tmp_path / "out"):
+            waiting = pool.submit(commit_shard_outputs, second, [late])
+            time.sleep(0.3)
+            assert not waiting.done(), "a commit waits while another holds the lock"
+            commit_shard_outputs_unlocked(first, [early])
+        result = waiting.result(timeout=30)
+    assert result.kept == 1 and [r.origin for r in result.late_duplicates] == ["d2.txt"]
+
+
+def commit_shard_outputs_unlocked(context: RunContext, written: list[ShardRef]) -> None:
+    """What run-1's commit does once it holds the lock (the test holds it for it)."""
+    staged_root = Path(context.staging) / "output"
+    plan = [{"staged": p, "target": str(Path(context.output_root) / Path(p).relative_to(staged_root)), "leave_out": []}
+            for ref in written for p in ref.parts.values()]
+    apply_moves(plan, context.compression)
 
 
 def test_a_later_commit_leaves_out_what_another_run_committed_meanwhile(tmp_path):
@@ -162,11 +198,18 @@ def test_only_passing_io_faults_are_retried(error, transient):
     assert is_transient(error) is transient
 
 
-def test_shards_with_equal_content_can_publish_at_once(tmp_path):
+def test_shards_with_equal_content_can_publish_at_once(tmp_path, monkeypatch):
     """Empty shards (a rerun where every document is already in the output) share one key:
     the threads that compute them at once must not trip over each other's entry."""
     cache = ShardCache(str(tmp_path / "cache"), code="c", models="m")
     upstream = a_shard(tmp_path / "run", rows=0)
+    link = shard_cache.link_or_copy
+
+    def slow_link(source: Path, target: Path) -> None:  # widens the window in which publishers overlap
+        time.sleep(0.02)
+        link(source, target)
+
+    monkeypatch.setattr(shard_cache, "link_or_copy", slow_link)
 
     def one(i: int) -> ShardRef:
         staging = tmp_path / f"staging-{i}"
@@ -176,6 +219,7 @@ def test_shards_with_equal_content_can_publish_at_once(tmp_path):
         refs = list(pool.map(one, range(32)))
     assert len({r.cache_key for r in refs}) == 1 and all(Path(r.path).exists() for r in refs)
     assert len(finished_entries(tmp_path / "cache", "encode")) == 1
+    assert not [p for p in (tmp_path / "cache" / "encode").iterdir() if p.name.startswith(".")], "no publisher's temporary folder is left behind"
 
 
 # --- recovery -------------------------------------------------------------------------------
@@ -192,14 +236,28 @@ def record_run(context: RunContext, status: str, pid: int | None, host: str | No
     write_run_record(context, row)
 
 
-def test_a_commit_cut_short_is_finished_by_the_next_runs_recovery(tmp_path):
+class Killed(BaseException):
+    """Stands for SIGKILL inside a commit: nothing after it in the commit runs."""
+
+
+def test_a_commit_cut_short_is_finished_by_the_next_runs_recovery(tmp_path, monkeypatch):
     context = context_for(tmp_path, "run-killed")
     shard = staged_shard(context, ["d1", "d2"])
     record_run(context, "running", dead_pid())
-    plan = [{"staged": staged, "target": str(tmp_path / "out" / Path(staged).relative_to(Path(context.staging) / "output")), "leave_out": []}
-            for staged in shard.parts.values()]
-    write_journal(Path(context.staging), plan, "zstd")
-    apply_moves(plan[:1], "zstd")  # the kill came after the documents file moved, before its stances
+    move, moves = commit.move_into_dataset, []
+
+    def killed_after_the_first_move(*args, **kwargs):
+        if moves:
+            raise Killed()
+        moves.append(args)
+        return move(*args, **kwargs)
+
+    monkeypatch.setattr(commit, "move_into_dataset", killed_after_the_first_move)
+    with pytest.raises(Killed):  # the kill came after the documents file moved, before its stances
+        commit_shard_outputs(context, [shard])
+    monkeypatch.setattr(commit, "move_into_dataset", move)
+    assert (Path(context.staging) / commit.JOURNAL).exists(), "the plan was written before the first move"
+    assert not (tmp_path / "out" / "stances").exists()
     with output_lock(tmp_path / "out"):
         assert recover_abandoned_runs(tmp_path / "out") == ["run-killed"]
     stances = pq.ParquetDataset(str(tmp_path / "out" / "stances")).read()
@@ -208,6 +266,8 @@ def test_a_commit_cut_short_is_finished_by_the_next_runs_recovery(tmp_path):
     assert record["status"] == "interrupted" and "ended during its commit" in record["error"]
     assert not Path(context.staging).exists()
     assert roll_forward(Path(context.staging)) == [], "nothing left to do"
+    with output_lock(tmp_path / "out"):
+        assert recover_abandoned_runs(tmp_path / "out") == [], "a second recovery finds nothing"
 
 
 def test_recovery_leaves_live_runs_alone_and_cleans_up_after_dead_and_failed_ones(tmp_path):
