@@ -61,10 +61,17 @@ _C0 = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b\u00ad\u2060\ufeff]")
 _H_SPACE = re.compile(r"[^\S\n]+")  # any horizontal whitespace run (tabs, NBSP, thin spaces)
 _BLANK_RUNS = re.compile(r"\n{3,}")
-# An NBSP after a non-ASCII character may be the last byte of mojibake ("à" read as
-# cp1252 is "Ã\xa0", NBSP is "Â\xa0"): stripped or made a space first, ftfy could not
-# repair it ("voilÃ" at a line end). Such text lets ftfy see its spacing as it came.
-_MOJIBAKE_NBSP = re.compile(r"[^\x00-\x7f]\xa0")
+# An NBSP that is the 0xA0 continuation byte of UTF-8 read as cp1252 may be mojibake ("à"
+# is "Ã\xa0", NBSP "Â\xa0", "†" "â€\xa0"): stripped or made a space first, ftfy could not
+# repair it ("voilÃ" at a line end). Such text lets ftfy see its spacing as it came. Only
+# an NBSP where a UTF-8 sequence can put it counts: after a 2-byte lead (Â-ß), or after a
+# 3/4-byte lead (à-ô) and its continuations; French "«\xa0texte\xa0»" takes the normal path.
+# A continuation byte 0x80-0xBF as cp1252 shows it, or as Latin-1 does (C1 controls).
+_CP1252_CONT = "[\x80-\xbf" + re.escape(bytes(range(0x80, 0xA0)).decode("cp1252", errors="ignore")) + "]"
+_MOJIBAKE_NBSP = re.compile(
+    rf"[\u00c2-\u00df]\xa0|[\u00e0-\u00f4](?:\xa0(?={_CP1252_CONT})|{_CP1252_CONT}\xa0)"
+    rf"|[\u00f0-\u00f4]{_CP1252_CONT}{{2}}\xa0"
+)
 _FTFY = ftfy.TextFixerConfig(uncurl_quotes=False, explain=False)  # keep the outlet's typography
 
 
@@ -84,7 +91,7 @@ def clean_text(raw: str) -> str:
     # Spacing is made final before ftfy, so clean input costs one ftfy pass (~1.2 ms),
     # not two. ftfy's fixes can expose another (rare): repeat until nothing changes.
     text = _C0.sub("", _LINE_BREAKS.sub("\n", raw))
-    if not _MOJIBAKE_NBSP.search(text):
+    if "\xa0" not in text or not _MOJIBAKE_NBSP.search(text):  # the `in`: a C-speed scan
         text = _normalise_spacing(text)
     for _ in range(5):
         fixed = _repair(text)
@@ -400,9 +407,13 @@ def join_paragraphs(text: str) -> str:
         if len(lines) > 1 and max(map(len, lines)) <= _WRAP_WIDTH:
             ended = sum(line[-1] in ".!?:\"'”’)" for line in lines[:-1])
             if ended * 2 < len(lines) - 1:
+                joined = " ".join(lines)
                 # Joining can pair what ftfy saw apart ("Â" at a line end, then a space):
-                # re-clean the joined line, so the kept text is clean_text's fixed point.
-                lines = [joined] if (joined := clean_text(" ".join(lines))) else []
+                # only where a joined line ends in a non-ASCII character. Re-clean then,
+                # so the kept text is clean_text's fixed point.
+                if any(not line[-1].isascii() for line in lines[:-1]):
+                    joined = clean_text(joined)
+                lines = [joined] if joined else []
         paragraphs.extend(lines)
     return "\n".join(paragraphs)
 
@@ -573,7 +584,12 @@ def _far_too_long(text: str, max_chars: int) -> str | None:
     solid = len(text) - sum(text.count(space) for space in _SPACES)  # C-speed passes, no copies
     if solid <= bound:
         return None
-    return f"{len(text)} chars before cleaning ({solid} non-space), over {_MAX_SHRINK} x max_chars {max_chars}"
+    # Cleaning deletes controls and zero-width characters: 60k U+200B round a short article
+    # are no reason to reject it. One regex pass (and a copy), on this rare path only.
+    solid -= len(text) - len(_CONTROLS.sub("", text))
+    if solid <= bound:
+        return None
+    return f"{len(text)} chars before cleaning ({solid} non-space, non-control), over {_MAX_SHRINK} x max_chars {max_chars}"
 
 
 # Chinese and Japanese put no spaces between words: each Han ideograph counts as a word

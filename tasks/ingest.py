@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.clean import count_words
 from tasks.config import SUPPORTED_EXTENSIONS, InputConfig, TableColumns, normalise_extension
 from tasks.records import RAW_SCHEMA, RawDocument, RejectReason, Rejection, ShardRef
 from tasks.retries import stage_task_options
@@ -67,18 +68,20 @@ def _glob_root(pattern: str) -> Path:
 
 
 _SPECIAL_KINDS = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                  (stat.S_ISBLK, "block device"))
+                  (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "folder"))
 
 
-def _not_a_file(path: Path) -> str:
-    """Why `path`, which is no regular file or folder, cannot be read: said truly (a
-    FIFO is not 'missing'), and without opening it (opening a FIFO blocks)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return "broken symlink" if path.is_symlink() else "no such file or folder"
-    except OSError as exc:
-        return str(exc)
+def _not_a_file(path: Path, mode: int | None = None) -> str:
+    """Why `path`, which is no regular file (nor, when listing, a folder), cannot be read:
+    said truly (a FIFO is not 'missing'), and without opening it (opening a FIFO blocks).
+    `mode`: the st_mode of a stat the caller took already."""
+    if mode is None:
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            return "broken symlink" if path.is_symlink() else "no such file or folder"
+        except OSError as exc:
+            return str(exc)
     kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "special file")
     return f"not a regular file ({kind})"
 
@@ -97,11 +100,12 @@ class _Listing:
     def reject(self, origin: str, reason: RejectReason, detail: str) -> None:
         self.rejections.setdefault(origin, _reject(origin, reason, detail))
 
-    def escapes(self, path: Path, root: Path) -> bool:
+    def escapes(self, path: Path, root: Path, real: Path | None = None) -> bool:
         """A symlink out of the searched folder could pull in anything on the machine
         (another user's files, /etc): unless told to follow symlinks, refuse it, and say
-        so rather than hide it. Resolving catches a link anywhere along the path."""
-        if not self.follow and not _inside(path.resolve(), root):
+        so rather than hide it. Resolving catches a link anywhere along the path
+        (`real`, when the caller has resolved `path` already)."""
+        if not self.follow and not _inside(real or path.resolve(), root):
             self.reject(str(path), RejectReason.UNREADABLE, "symlink points outside the input folder")
             return True
         return False
@@ -110,10 +114,11 @@ class _Listing:
         """A file met while searching `root` (a folder or a glob's folder)."""
         if path.suffix.lower() not in self.wanted:
             return  # other file types in a searched folder are simply not inputs
-        if self.escapes(path, root):
+        real = path.resolve()  # once, for both the escape check and the key
+        if self.escapes(path, root, real):
             return
         if path.is_file():
-            self.files.add(path.resolve())
+            self.files.add(real)
         else:
             self.reject(str(path), RejectReason.UNREADABLE, _not_a_file(path))
 
@@ -125,10 +130,11 @@ class _Listing:
             # Outside: refused. Inside: its files are listed through their real path.
             self.escapes(sub, root)
             return False
-        real = sub.resolve()
-        if real in seen:
-            return False  # a symlink cycle, or a folder already reached another way
-        seen.add(real)
+        if self.follow:  # without following symlinks os.walk cannot reach a folder twice
+            real = sub.resolve()
+            if real in seen:
+                return False  # a symlink cycle, or a folder already reached another way
+            seen.add(real)
         return True
 
     def folders(self, top: Path, root: Path) -> Iterator[tuple[Path, list[str]]]:
@@ -138,7 +144,7 @@ class _Listing:
         def on_error(exc: OSError) -> None:
             self.reject(str(exc.filename or top), RejectReason.UNREADABLE, str(exc))
 
-        seen = {top.resolve()}
+        seen = {top.resolve()} if self.follow else set()
         for dirpath, dirnames, filenames in os.walk(top, onerror=on_error, followlinks=self.follow):
             here = Path(dirpath)
             dirnames[:] = [name for name in sorted(dirnames) if self._enter(here / name, root, seen)]
@@ -163,11 +169,11 @@ class _Listing:
         for base in map(Path, glob.iglob(prefix) if _GLOB_CHARS.search(prefix) else [prefix]):
             if not base.is_dir() or self.escapes(base, root):
                 continue
+            if not rest:  # "dir/**": the base alone; the caller walks it, every level below
+                yield str(base)
+                continue
             for folder, _ in self.folders(base, root):
-                if rest:
-                    yield from self.glob(str(Path(glob.escape(str(folder))) / rest), root)
-                else:
-                    yield str(folder)
+                yield from self.glob(str(Path(glob.escape(str(folder))) / rest), root)
 
 
 def list_inputs(paths: list[str], extensions: Sequence[str], follow_symlinks: bool = False) -> tuple[list[Path], list[Rejection]]:
@@ -202,15 +208,16 @@ def _expand_glob(pattern: str, listing: _Listing) -> None:
     if not matches:
         listing.reject(pattern, RejectReason.UNREADABLE, "glob matched nothing")
         return
-    walked: list[Path] = []
+    walked: set[Path] = set()
     for match in matches:
         path = Path(match)
         if path.is_dir():
-            # `**` yields every folder level; walking a folder already walked would only repeat work.
+            # "dir/**/*" matches folders inside folders it matched: walking one inside a
+            # folder already walked would only repeat work (a look-up per parent, not a scan).
             if listing.escapes(path, root):
                 continue
-            if not any(_inside(path, done) for done in walked):
-                walked.append(path)
+            if path not in walked and walked.isdisjoint(path.parents):
+                walked.add(path)
                 listing.walk(path)
         else:
             listing.add_found(path, root)
@@ -423,11 +430,11 @@ def _from_record(origin: str, record: Mapping[Any, Any], columns: TableColumns) 
 # One reader per format; each yields documents and rejections
 # ---------------------------------------------------------------------------
 
-_SENTENCE_END = (".", "!", "?", ":")
+_SENTENCE_END = (".", "!", "?", ":", "。", "！", "？")
 
 
 def _looks_like_headline(line: str) -> bool:
-    return not _BY.match(line) and len(line.split()) <= 25 and not line.endswith(_SENTENCE_END)
+    return not _BY.match(line) and count_words(line) <= 25 and not line.endswith(_SENTENCE_END)
 
 
 def split_headline(text: str) -> tuple[str | None, str]:
@@ -730,13 +737,14 @@ def read_records(path: Path, config: InputConfig) -> Iterator[RawDocument | Reje
     path = Path(path)
     origin = str(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as exc:
         yield _reject(origin, RejectReason.UNREADABLE, str(exc))
         return
-    if not path.is_file():
-        yield _reject(origin, RejectReason.UNREADABLE, "not a regular file")
+    if not stat.S_ISREG(info.st_mode):  # from the stat just taken: no second one
+        yield _reject(origin, RejectReason.UNREADABLE, _not_a_file(path, info.st_mode))
         return
+    size = info.st_size
     if size > config.max_file_bytes:
         yield _reject(origin, RejectReason.TOO_LONG, f"{size} bytes, over max_file_bytes={config.max_file_bytes}")
         return

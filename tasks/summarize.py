@@ -12,7 +12,7 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.clean import is_byline
+from tasks.clean import count_words, is_byline
 from tasks.config import PipelineConfig, SummaryConfig
 from tasks.encode import column_vectors, row_ranges
 from tasks.records import ShardRef
@@ -54,7 +54,7 @@ def summary_candidates(texts: list[str]) -> list[int]:
     """Indexes of the sentences a summary may use: no fragments, no bylines, and no captions
     unless nothing else is left (a photo gallery is all captions)."""
     # Cleaning moves bylines into metadata; one it could not place is still never a summary.
-    usable = [i for i, t in enumerate(texts) if len(t.split()) >= MIN_SUMMARY_WORDS and not is_byline(t)]
+    usable = [i for i, t in enumerate(texts) if count_words(t) >= MIN_SUMMARY_WORDS and not is_byline(t)]
     prose = [i for i in usable if not looks_like_caption(texts[i])]
     return prose or usable
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -13,10 +14,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, run_pipeline
 
 GOOD = ["imf_warns_brazil_debt.txt", "nato_air_defence_timeline.txt", "port_strike_daily_courier.txt"]
 ARTICLE = (SAMPLES / "imf_warns_brazil_debt.txt").read_text(encoding="utf-8")
+# 5,000 words of English without a single punctuation mark: the good articles' first 400
+# words, punctuation taken out, over and over.
+ENGLISH_WORDS = re.sub(r"[^\w\s]", " ", " ".join((SAMPLES / name).read_text(encoding="utf-8") for name in GOOD)).split()[:400]
+RUN_ON = " ".join(ENGLISH_WORDS[i % len(ENGLISH_WORDS)] for i in range(5_000))
 CP1252_ARTICLE = ("The café owners in São Paulo said the “new rules” would cost them dearly — about €2 million a year, "
                   "according to the association’s own figures. ") * 6
 
@@ -37,7 +42,7 @@ def build_mixed_corpus(folder: Path, outside: Path) -> dict[str, set[str]]:
     add("empty.txt", b"", "empty")
     add("blank.md", "   \n\t  \n", "empty")
     add("picture.txt", b"\x89PNG\r\n\x1a\n" + random.Random(1).randbytes(4000), "not_text")
-    add("noise.txt", random.Random(2).randbytes(6000), "not_text", "encoding")
+    add("noise.txt", random.Random(2).randbytes(6000), "not_text")  # NUL bytes: binary data
     add("windows.txt", CP1252_ARTICLE.encode("cp1252"), "kept")
     add("bom.txt", "\ufeff" + ARTICLE + "\nA reader sent this copy with a byte-order mark.", "kept")
     lines = [json.dumps({"text": f"Line {n}. " + CP1252_ARTICLE}) for n in range(3)]
@@ -46,9 +51,9 @@ def build_mixed_corpus(folder: Path, outside: Path) -> dict[str, set[str]]:
     wrong_types = folder / "wrong_types.parquet"
     pq.write_table(pa.table({"text": [1, 2, 3]}), wrong_types)
     expected["wrong_types.parquet"] = {"parse_error"}
-    add("menu.html", "<html><head><title>Menu</title></head><body><nav><a href='/'>Home</a></nav></body></html>", "not_text", "too_short")
+    add("menu.html", "<html><head><title>Menu</title></head><body><nav><a href='/'>Home</a></nav></body></html>", "too_short")
     add("huge.txt", ("The council met again on Tuesday. " * 600_000)[:20_000_000], "too_long")
-    add("run_on.txt", " ".join(["word"] * 5_000), "kept", "too_short", "language")
+    add("run_on.txt", RUN_ON, "kept")
     add("controls.txt", ARTICLE.replace("Brazil", "Bra\x00zil", 1).replace(". ", ".\x07 ", 3) + "\nThe archive desk annotated this copy on Friday morning.", "kept")
     add("french.txt", (SAMPLES / "fr_onu_accord_oceans.txt").read_bytes(), "language")
     # sorts after the original: the first copy in path order is kept
@@ -71,12 +76,10 @@ def file_of(origin: str, folder: Path) -> str:
 
 @pytest.fixture(scope="module")
 def mixed_run(prefect_harness, tmp_path_factory):
-    from flows.pipeline import news_pipeline
-
     root = tmp_path_factory.mktemp("mixed")
     folder = root / "inputs"
     expected = build_mixed_corpus(folder, root / "outside")
-    summary = news_pipeline(overrides={"input.paths": [str(folder)], "output.root": str(root / "out")})
+    summary = run_pipeline(folder, root / "out")
     return folder, root / "out", expected, summary
 
 
@@ -93,8 +96,9 @@ def test_the_run_completes_and_every_input_is_kept_or_rejected_for_its_reason(mi
     for name, allowed in expected.items():
         assert outcomes.get(name), f"{name}: neither kept nor rejected"
         assert outcomes[name] <= allowed, f"{name}: {outcomes[name]} not in {allowed}"
-    for name in (*GOOD, "windows.txt", "bom.txt", "controls.txt"):
+    for name in (*GOOD, "windows.txt", "bom.txt", "controls.txt", "run_on.txt"):
         assert outcomes[name] == {"kept"}, name
+    assert outcomes["noise.txt"] == {"not_text"} and outcomes["menu.html"] == {"too_short"}
     assert outcomes["wire.jsonl"] == {"kept", "parse_error", "empty"}
     assert not rejected.detail.isna().any() and rejected.detail.str.len().gt(0).all(), "every rejection says why"
 
@@ -113,6 +117,22 @@ def test_details_point_at_the_line_and_the_cause(mixed_run):
     bom = documents[documents.origin == str(folder / "bom.txt")].text.iloc[0]
     assert not bom.startswith("\ufeff")
     assert "root:" not in " ".join(documents.text), "no external entity was read"
+
+
+def test_a_run_on_text_is_kept_in_sentences_no_longer_than_the_limit(mixed_run):
+    from tasks.config import load_config
+
+    folder, output, _, _ = mixed_run
+    assert len(ENGLISH_WORDS) == 400 and len(RUN_ON.split()) == 5_000 and not re.search(r"[^\w\s]", RUN_ON)
+    documents = pd.read_parquet(output / "documents")
+    run_on = documents[documents.origin == str(folder / "run_on.txt")]
+    assert len(run_on) == 1 and run_on.language.iloc[0] == "en"
+    sentences = pd.read_parquet(output / "sentences")
+    mine = sentences[sentences.doc_id == run_on.doc_id.iloc[0]]
+    limit = load_config(None).clean.max_sentence_chars
+    assert len(mine) >= len(RUN_ON) // limit  # cut into pieces, none lost
+    assert mine.text.str.len().max() <= limit, mine.text.str.len().max()
+    assert " ".join(mine.sort_values("sentence_index").text) == RUN_ON
 
 
 def test_the_run_record_proves_kept_plus_rejected_equals_read_per_file(mixed_run):

@@ -215,6 +215,22 @@ def test_hard_wrapped_paragraphs_are_unwrapped_but_paragraph_lines_are_kept():
     assert join_paragraphs("One.\nTwo.\n\nThree.") == "One.\nTwo.\nThree."
 
 
+def test_joined_lines_are_re_cleaned_only_where_a_line_ends_outside_ascii(monkeypatch):
+    import tasks.clean
+
+    cleaned: list[str] = []
+    real_clean_text = tasks.clean.clean_text
+    monkeypatch.setattr(tasks.clean, "clean_text", lambda text: cleaned.append(text) or real_clean_text(text))
+    wrapped = "The harbour authority opened a new\nferry terminal on Monday after three\nyears of work."
+    assert join_paragraphs(wrapped) == wrapped.replace("\n", " ") and cleaned == []
+    # "Ã" at a line end, clean alone, is mojibake once the join puts a word after it
+    wrapped = "They said voilÃ\nnext to the quay and went on\nwith the work of the day"
+    assert real_clean_text(wrapped) == wrapped
+    joined = join_paragraphs(wrapped)
+    assert cleaned == [wrapped.replace("\n", " ")] and joined == "They said voilà next to the quay and went on with the work of the day"
+    assert real_clean_text(joined) == joined
+
+
 # --------------------------------------------------------------------------- sentences
 
 
@@ -346,10 +362,31 @@ def test_pathological_punctuation_runs_stay_linear():
         # Mojibake whose last byte is an NBSP ("à" -> "Ã\xa0"), at a line end or before a symbol:
         ("voilÃ\xa0\nnext", "voilà\nnext"),
         ("costs 5Â\xa0€ a day", "costs 5 € a day"),
+        # ... or inside a 3-byte sequence ("†" is "â€\xa0", "ठ" is "à¤\xa0")
+        ("The footnoteâ€\xa0 says so.", "The footnote† says so."),
+        ("à¤\xa0à¥‡à¤•à¤¾ à¤¦à¤¿à¤¯à¤¾", "ठेका दिया"),
+        # French typographic spacing is no mojibake: the NBSP becomes a space as any other
+        ("Il a dit «\xa0texte\xa0» à tous\xa0: voilà\xa0!", "Il a dit « texte » à tous : voilà !"),
     ],
 )
 def test_clean_text(raw, expected):
     assert clean_text(raw) == expected
+
+
+def test_french_nbsp_spacing_takes_the_normal_path(monkeypatch):
+    import tasks.clean
+
+    french = "Le maire a parlé d’un «\xa0accord historique\xa0» mardi\xa0: «\xa0C’est fait\xa0!\xa0»\n\n" + FRENCH
+    expected = french.replace("\xa0", " ")
+    repairs: list[str] = []
+    real_repair = tasks.clean._repair
+    monkeypatch.setattr(tasks.clean, "_repair", lambda text: repairs.append(text) or real_repair(text))
+    assert clean_text(french) == expected  # preserved as before: NBSP -> space, nothing else
+    # the normal path: spacing made final before ftfy, so one ftfy pass finds nothing to do
+    assert repairs == [expected]
+    repairs.clear()
+    assert clean_text("voilÃ\xa0\nnext") == "voilà\nnext"
+    assert len(repairs) == 2 and "\xa0" in repairs[0]  # mojibake NBSP: ftfy sees it as it came
 
 
 NASTY = ["a", " ", "\n", "\t", "\x00", "\x85", "\u2028", "\xa0", "&amp;", "&", "amp;", "Ã", "©", "â€", "™",
@@ -397,13 +434,22 @@ OTHER_LANGUAGES = {
 }
 
 
-def test_the_english_fast_path_takes_english_and_nothing_else():
+def test_the_english_fast_path_takes_english_and_nothing_else(monkeypatch):
     assert clearly_english(HARBOUR)
     assert not clearly_english(FRENCH)
     assert not any(clearly_english(text) for text in OTHER_LANGUAGES.values())
     assert not clearly_english("the and of to that with for")  # too few words to tell
     for code, text in OTHER_LANGUAGES.items():  # they still reach langdetect
         assert detect_language(text) == code
+
+    def no_langdetect(text: str) -> str:
+        raise AssertionError("langdetect was called")
+
+    monkeypatch.setattr("tasks.clean.detect", no_langdetect)  # English never reaches it
+    assert detect_language(HARBOUR) == "en"
+    assert detect_language(HARBOUR * 5) == "en"  # the sample cut at ~1000 chars too
+    with pytest.raises(AssertionError, match="langdetect was called"):
+        detect_language(FRENCH)  # the patch is live: non-English does reach it
 
 
 # --------------------------------------------------------------------------- the stage
@@ -515,6 +561,20 @@ def test_whitespace_padding_does_not_count_towards_the_early_length_check():
     padded = " \n\t" * 20_000 + HARBOUR + "\xa0" * 20_000
     doc = clean_document(raw(padded), CleanConfig(min_words=20, max_chars=1000))
     assert isinstance(doc, CleanDocument) and doc.text == HARBOUR
+
+
+def test_characters_cleaning_deletes_do_not_count_towards_the_early_length_check():
+    article = "\n".join([HARBOUR] * 9)  # about 3,000 characters
+    padded = "\u200b" * 10_500 + article.replace(" ", "\u200b" * 100 + " ")  # and 60k zero-width spaces
+    config = CleanConfig(min_words=20, max_chars=5000)
+    assert len(padded) > 60_000 and len(padded) - padded.count(" ") - padded.count("\n") > 10 * config.max_chars
+    doc = clean_document(raw(padded), config)
+    assert isinstance(doc, CleanDocument), doc
+    assert doc.text == article
+    # controls count the same way; text that stays too long is still rejected early
+    assert isinstance(clean_document(raw(article.replace(" ", "\x07" * 20 + " ")), config), CleanDocument)
+    too_long = clean_document(raw(padded + "x" * 50_001), config)
+    assert too_long.reason is RejectReason.TOO_LONG and "before cleaning" in too_long.detail
 
 
 def test_unexpected_errors_become_parse_error_rejections(monkeypatch):

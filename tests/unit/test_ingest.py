@@ -209,6 +209,25 @@ def test_symlink_cycles_end(tree: Path, follow: bool):
         assert files == real and rejected == [], entry
 
 
+@pytest.mark.parametrize("pattern", ["**", "s*/**"])
+def test_a_trailing_recursive_glob_visits_each_folder_once(tree: Path, monkeypatch, pattern: str):
+    visits: list[str] = []
+    real_walk = os.walk
+
+    def counting_walk(top, *args, **kwargs):
+        for dirpath, dirnames, filenames in real_walk(top, *args, **kwargs):
+            visits.append(str(Path(dirpath)))
+            yield dirpath, dirnames, filenames
+
+    monkeypatch.setattr("tasks.ingest.os.walk", counting_walk)
+    files, rejected = list_inputs([str(tree / pattern)], SUPPORTED_EXTENSIONS)
+    assert rejected == [] and len(visits) == len(set(visits)), sorted(visits)
+    if pattern.startswith("**"):
+        assert files == sorted(tree.resolve() / f for f in ("B.HTML", "a.txt", "sub/c.jsonl", "sub/deeper/d.md"))
+    else:
+        assert files == sorted(tree.resolve() / f for f in ("sub/c.jsonl", "sub/deeper/d.md"))
+
+
 def test_a_fifo_in_an_input_folder_is_named_for_what_it_is(tree: Path):
     fifo = tree / "pipe.txt"
     os.mkfifo(fifo)
@@ -217,7 +236,7 @@ def test_a_fifo_in_an_input_folder_is_named_for_what_it_is(tree: Path):
         assert fifo.resolve() not in files
         assert [(r.origin, r.reason, r.detail) for r in rejected] == [(str(fifo), RejectReason.UNREADABLE, "not a regular file (FIFO)")]
     r = only(read(fifo))  # never opened: opening a FIFO with no writer would block
-    assert r.reason is RejectReason.UNREADABLE and r.detail == "not a regular file"
+    assert r.reason is RejectReason.UNREADABLE and r.detail == "not a regular file (FIFO)"
 
 
 # --------------------------------------------------------------------------- plain text
@@ -256,6 +275,31 @@ def test_txt_first_line_that_is_no_headline_stays_in_text(tmp_path: Path, first_
     doc = only(read(path))
     assert doc.title is None
     assert doc.text == f"{first_line}\n{PARAGRAPHS[0]}\n"
+
+
+CHINESE_PARAGRAPHS = [
+    "市议会周二晚间投票批准沿东码头修建新的防洪墙，结束了三年多来一直困扰该镇的争论。",
+    "支持者表示，这堵墙将比现在的海滨长廊高出两米，是保护去年冬季风暴中被淹的两百户房屋的唯一现实办法。",
+]
+
+
+def test_a_chinese_first_paragraph_is_no_headline(tmp_path: Path):
+    from tasks.ingest import split_headline
+
+    # Chinese has no spaces: a paragraph is one whitespace "word", but dozens of words.
+    text = "\n".join(CHINESE_PARAGRAPHS) + "\n"
+    assert split_headline(text) == (None, text)  # ends in "。"
+    unended = CHINESE_PARAGRAPHS[0][:-1] + "，" + "\n" + CHINESE_PARAGRAPHS[1]
+    assert split_headline(unended) == (None, unended)  # 36 words, too many for a headline
+    for end in ("！", "？"):
+        question = CHINESE_PARAGRAPHS[0][:20] + end + "\n" + CHINESE_PARAGRAPHS[1]
+        assert split_headline(question) == (None, question)
+    # a Chinese headline is still a headline
+    assert split_headline("市议会批准修建防洪墙\n\n" + text) == ("市议会批准修建防洪墙", text)
+    path = tmp_path / "zh.txt"
+    path.write_text(text, encoding="utf-8")
+    doc = only(read(path))
+    assert doc.title is None and doc.text == text
 
 
 def test_txt_single_line_has_no_title(tmp_path: Path):
@@ -339,7 +383,9 @@ def test_random_bytes_are_rejected_not_read_as_a_code_page(tmp_path: Path, low: 
     path.write_bytes(bytes(rng.randrange(low, 256) for _ in range(4096)))
     r = only(read(path))
     assert isinstance(r, Rejection)
-    assert r.reason in (RejectReason.ENCODING, RejectReason.NOT_TEXT) and r.detail
+    # Bytes from 0x00 hold NULs and controls: binary data. From 0xA0 no code page reads them.
+    assert r.reason is (RejectReason.NOT_TEXT if low == 0 else RejectReason.ENCODING)
+    assert ("NUL bytes" if low == 0 else "not UTF-8") in r.detail
 
 
 def test_latin1_text_is_decoded(tmp_path: Path):
@@ -732,7 +778,7 @@ def test_folder_is_not_a_record_file(tmp_path: Path):
     path = tmp_path / "folder.txt"
     path.mkdir()
     r = only(read(path))
-    assert r.reason is RejectReason.UNREADABLE and r.detail == "not a regular file"
+    assert r.reason is RejectReason.UNREADABLE and r.detail == "not a regular file (folder)"
 
 
 def test_excluded_names_are_not_read(tmp_path):

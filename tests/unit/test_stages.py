@@ -157,6 +157,23 @@ def test_a_sentence_that_starts_with_by_can_be_summarised():
     assert 0 in select_summary_sentences(vectors, texts, SummaryConfig(sentences=2))
 
 
+def test_a_chinese_document_has_summary_candidates():
+    from tasks.clean import clean_document
+    from tasks.config import CleanConfig
+    from tasks.records import RawDocument
+    from tasks.summarize import summary_candidates
+
+    chinese = ("市议会周二晚间投票批准沿东码头修建新的防洪墙，结束了三年多来一直困扰该镇的争论。"
+               "支持者表示，这堵墙将比现在的海滨长廊高出两米，是保护去年冬季风暴中被淹的两百户房屋的唯一现实办法。"
+               "反对者包括码头上的几位店主，他们认为这一建筑会遮挡海景，赶走他们赖以为生的夏季游客。好的。")
+    doc = clean_document(RawDocument(origin="zh.txt", text=chinese), CleanConfig(languages=["zh"]))
+    assert doc.language == "zh" and len(doc.sentences) == 4
+    # each sentence is one whitespace "word"; counted by ideograph, three are long enough
+    assert summary_candidates(doc.sentences) == [0, 1, 2]  # "好的。" (two words) is a fragment
+    vectors = np.stack([unit([1, 0, 0]), unit([0.9, 0.4, 0]), unit([0.8, 0, 0.6]), unit([1, 0, 0])])
+    assert select_summary_sentences(vectors, doc.sentences, SummaryConfig(sentences=2))
+
+
 PRAISE_AND_BLAME = [
     "Germany won wide praise on Monday for its generous and swift flood relief, which saved thousands of lives.",
     "Aid workers said Germany had been a model partner, and villagers thanked Germany for rebuilding their homes.",
