@@ -148,4 +148,7 @@ def use_running_server() -> str | None:
     if state and healthy(state.api_url):
         os.environ["PREFECT_API_URL"] = state.api_url
         return state.api_url
-    return None
+    # Last, a server the user's Prefect profile names (read only now: nothing is set after it).
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or None

@@ -70,9 +70,4 @@ def deduplicate_shard(shard: ShardRef, earlier: list[ShardRef], staging_dir: str
     return write_shard(Path(staging_dir), STAGE, shard.index, kept, rejected=rejected, started=started)
 
 
-def deduplicate_shards(shards: list[ShardRef], staging_dir: str, known_in: tuple[str, str] | None = None) -> list[ShardRef]:
-    """deduplicate_shard over a run's shards in order."""
-    return [deduplicate_shard(ref, shards[:i], staging_dir, known_in) for i, ref in enumerate(shards)]
-
-
 deduplicate_task = task(deduplicate_shard, name="deduplicate", cache_policy=NO_CACHE, persist_result=False, **stage_task_options())

@@ -42,3 +42,19 @@ def test_run_prints_the_closing_table_and_writes_parquet(tmp_path):
     assert "1 kept, 2 rejected, 3 read" in result.stderr
     assert "duplicate" in result.stderr and "language" in result.stderr
     assert list((tmp_path / "out" / "documents").glob("run_date=*/*.parquet"))
+
+
+@pytest.mark.parametrize("profile_url", ["http://127.0.0.1:9/api", None])
+def test_run_uses_the_server_a_prefect_profile_names_instead_of_booting_one(tmp_path, profile_url):
+    """A user whose Prefect profile points at a server gets that server, not an ephemeral
+    one booted beside it; without one (and no newsflow server), the ephemeral API."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    if profile_url:
+        (home / "profiles.toml").write_text(f'active = "mine"\n[profiles.mine]\nPREFECT_API_URL = "{profile_url}"\n')
+    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_HOME": str(home),
+           "NEWSFLOW_HOME": str(tmp_path / "newsflow-home"), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    probe = "from flows.server import use_running_server; print(use_running_server())"
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == str(profile_url)

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.config import SummaryConfig
-from tasks.deduplicate import deduplicate_shard, deduplicate_shards
+from tasks.deduplicate import deduplicate_shard
 from tasks.encode import column_vectors, row_ranges, vector_column
 from tasks.rejected import collect_rejected
 from tasks.stance import document_stance
@@ -95,7 +95,7 @@ def test_duplicates_across_shards_are_rejected_once_each(tmp_path):
     staging = str(tmp_path)
     first = write_shard(tmp_path, "clean", 0, clean_table([("h1", "a.txt"), ("h2", "b.txt"), ("h1", "c.txt")]))
     second = write_shard(tmp_path, "clean", 1, clean_table([("h3", "d.txt"), ("h2", "e.txt")]))
-    result = deduplicate_shards([first, second], staging)
+    result = [deduplicate_shard(ref, [first, second][:i], staging) for i, ref in enumerate([first, second])]
     kept = [read_shard(r).column("origin").to_pylist() for r in result]
     assert kept == [["a.txt", "b.txt"], ["d.txt"]]
     rejected = {row["origin"]: row for row in collect_rejected(result, []).to_pylist()}
