@@ -11,10 +11,16 @@ import json
 import time
 from pathlib import Path
 
-from tasks.clean import clean_document, clean_text, detect_language, extract_byline, split_sentences
 from tasks.config import CleanConfig, InputConfig
-from tasks.ingest import list_inputs, read_records
 from tasks.records import RawDocument
+from tasks.stages.clean import (
+    clean_document,
+    clean_text,
+    detect_language,
+    extract_byline,
+    split_sentences,
+)
+from tasks.stages.ingest import list_inputs, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,9 +18,10 @@ import pyarrow as pa
 from stance_cost import ROOT, cleaned_documents
 
 from tasks.config import PipelineConfig, load_config
-from tasks.encode import column_vectors, encode_documents
-from tasks.sentiment import classify_sentiment, sentence_probabilities
-from tasks.stance import classify_stances, mention_probabilities
+from tasks.arrow import column_vectors
+from tasks.stages.encode import encode_documents
+from tasks.stages.sentiment import classify_sentiment, sentence_probabilities
+from tasks.stages.stance import classify_stances, mention_probabilities
 
 WAYS = {
     "torch fp32": {"encoder.precision": "fp32"},

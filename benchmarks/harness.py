@@ -134,7 +134,7 @@ def run_pipeline(corpus: Path, output: Path, config: str | None, settings: list[
     watcher.join()
     if child.returncode != 0:
         sys.exit(f"harness: newsflow run failed ({child.returncode}):\n{stderr[-4000:]}")
-    from tasks.run_record import read_run_records  # here: it imports torch, which the parent process does not need
+    from tasks.dataset.run_record import read_run_records  # here: it imports torch, which the parent process does not need
 
     record = read_run_records(output)[0]  # the output folder is the harness's own: its only run
     sentences = int(record["counts"].get("encode", 0))
@@ -161,7 +161,7 @@ def pipeline_sentences(output: Path) -> Sentences:
 def run_encoder_alone(sentences: Sentences, config: PipelineConfig) -> dict[str, Any]:
     """The pipeline's own encode call (batching, precision, tuned head) over one batch of
     every sentence, as the encode stage does per shard; model loading not timed."""
-    from tasks.encode import pipeline_encoder, sentences_to_encode, tuned_stance_head
+    from tasks.stages.encode import pipeline_encoder, sentences_to_encode, tuned_stance_head
 
     encoder = pipeline_encoder(config)
     tuned = tuned_stance_head(config.stance.head, encoder) if config.stance.kind == "head" else None
@@ -224,7 +224,7 @@ def gemm_gflops(dtype: torch.dtype, onednn: bool = False, size: int = 2048, repe
 def encoder_flops_per_document(sentences: Sentences, config: PipelineConfig) -> float:
     """2 x (linear weights in the transformer layers) x tokens, averaged over documents;
     attention's own products are a few percent at these lengths and left out."""
-    from tasks.encode import pipeline_encoder
+    from tasks.stages.encode import pipeline_encoder
 
     encoder = pipeline_encoder(config)
     weights = sum(m.weight.numel() for m in encoder.model.modules() if isinstance(m, torch.nn.Linear))

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from harness import ensure_corpus  # noqa: E402  (this folder, on the path as the script's own)
-from tasks.run_record import read_run_records  # noqa: E402
+from tasks.dataset.run_record import read_run_records  # noqa: E402
 from tests.cli_runs import kill_after_finished_shards, labelled_results, log_tail, start_cli_run  # noqa: E402
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tasks.clean import clean_document
+from tasks.stages.clean import clean_document
 from tasks.config import CleanConfig, InputConfig, load_config
-from tasks.encode import encode_documents
-from tasks.ingest import list_inputs, read_records
+from tasks.stages.encode import encode_documents
+from tasks.stages.ingest import list_inputs, read_records
 from tasks.records import CleanDocument, RawDocument
-from tasks.stance import classify_stances, mention_probabilities
+from tasks.stages.stance import classify_stances, mention_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADS = {"frozen (linear)": "data/models/stance-linear", "tuned top layers": "data/models/stance-tuned"}

@@ -1,22 +1,31 @@
 """`newsflow`: the command line. Validates the config before any work starts, runs the
-flow, and closes with a table of what the run produced."""
+flow, and closes with a table of what the run produced.
+
+Output a script can use: every command that lists something takes `--json`; when stdout is
+not a terminal, listings are tab-separated lines under a header row, with full values; in a
+terminal they are tables whose ids are never cut. Commands that only read files (`--help`,
+`runs`, `show`, a config error) import neither torch nor transformers: the pipeline, the
+models and the Parquet readers are imported inside the commands that use them
+(tests/unit/test_light_imports.py)."""
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401  (telemetry off before prefect loads)
-from flows.report import RunTables
 from flows.server import DEFAULT_PORT, healthy, read_state, start_ephemeral_api_in_background, start_server, stop_server, use_running_server
-from tasks.config import PROJECT_ROOT, ConfigError, PipelineConfig, load_config, parse_override
-from tasks.models.newsmtsc import NEWSMTSC
+from tasks.config import ConfigError, PipelineConfig, load_config, parse_override
+from tasks.resources import trained_heads_folder
 
+TRAINED_HEADS = trained_heads_folder()  # the checkout's data/models, else data/models under the working directory
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="newsflow: batch NLP for news on Prefect.")
 console = Console(stderr=True)
 
@@ -26,7 +35,8 @@ def newsflow() -> None:
     """newsflow: batch NLP for news on Prefect."""
 
 
-def collect_overrides(inputs: list[str], output: Optional[str], shard_size: Optional[int], settings: list[str]) -> dict[str, Any]:
+def collect_overrides(inputs: list[str], output: str | None, shard_size: int | None, settings: list[str],
+                      reanalyze: bool = False) -> dict[str, Any]:
     overrides: dict[str, Any] = dict(parse_override(s) for s in settings)
     if inputs:
         overrides["input.paths"] = inputs
@@ -34,30 +44,92 @@ def collect_overrides(inputs: list[str], output: Optional[str], shard_size: Opti
         overrides["output.root"] = output
     if shard_size:
         overrides["run.shard_size"] = shard_size
+    if reanalyze:
+        overrides["run.reanalyze"] = True
     return overrides
+
+
+LONGEST_WORD = 20  # in a terminal, longer words may fold; a terminal too narrow for a table gets one line per value
+
+
+def stdout_is_terminal() -> bool:
+    """Tables for a person at a terminal; tab-separated lines for a pipe or a file."""
+    return sys.stdout.isatty()
+
+
+def tsv_value(value: Any) -> str:
+    """One TSV cell: the full value on one line (tabs and line breaks become spaces)."""
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return " ".join(text.replace("\t", " ").splitlines())
+
+
+def print_listing(title: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]], *, ids: tuple[str, ...] = (),
+                  shown: dict[str, Callable[[Any], str]] | None = None, empty: str = "") -> None:
+    """Rows on stdout. `columns`: (key, table header) pairs; a pipe or a file gets a header row
+    of the keys and one tab-separated line per row, values in full; a terminal gets a table
+    (values as `shown` formats them) in which no cell is cut short: an id column keeps its
+    width and never wraps unless the terminal is narrower than the id, and then folds."""
+    if not stdout_is_terminal():
+        print("\t".join(key for key, _ in columns))
+        for row in rows:
+            print("\t".join(tsv_value(row.get(key)) for key, _ in columns))
+        if not rows and empty:
+            console.print(empty)
+        return
+    out = Console()
+    if not rows and empty:
+        out.print(empty)
+        return
+    shown = shown or {}
+    columns = [(key, header) for key, header in columns if key in ids or any(row.get(key) not in (None, "") for row in rows)]  # drop empty ones
+    cells = [[shown.get(key, tsv_value)(row.get(key)) for key, _ in columns] for row in rows]
+
+    def least_width(i: int, key: str, header: str) -> int:
+        """An id whole; another column its longest word (it wraps between words), at most LONGEST_WORD (longer words fold)."""
+        if key in ids:
+            return max(len(row[i]) for row in cells)
+        return min(LONGEST_WORD, max(len(word) for text in (header, *(row[i] for row in cells)) for word in [*text.split(), ""]))
+
+    widths = [least_width(i, key, header) for i, (key, header) in enumerate(columns)]
+    needed = 1 + sum(3 + width for width in widths)  # 3 per column (padding and a border) and the last border
+    if needed > out.width:  # too narrow for a table: one "header  value" line per column, a blank line between rows
+        label = max(len(header) for _, header in columns)
+        for n, row in enumerate(cells):
+            lines = [f"{header:<{label}}  {value}" for (_, header), value in zip(columns, row)]
+            out.print(*([""] if n else []), *lines, sep="\n", soft_wrap=True, highlight=False)
+        return
+    table = Table(title=title)
+    for (key, header), width in zip(columns, widths):
+        table.add_column(header, no_wrap=key in ids, overflow="fold", min_width=width)
+    for row in cells:
+        table.add_row(*row)
+    out.print(table)
 
 
 @app.command()
 def run(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default: configs/default.toml)"),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML config (default: configs/default.toml)"),
     inputs: list[str] = typer.Option([], "--input", "-i", help="file, folder or glob; repeatable; replaces input.paths"),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="output root (output.root)"),
-    shard_size: Optional[int] = typer.Option(None, "--shard-size", help="documents per shard (run.shard_size)"),
+    output: str | None = typer.Option(None, "--output", "-o", help="output root (output.root)"),
+    shard_size: int | None = typer.Option(None, "--shard-size", help="documents per shard (run.shard_size)"),
     settings: list[str] = typer.Option([], "--set", help="any config key: --set summary.sentences=4"),
+    reanalyze: bool = typer.Option(False, "--reanalyze", help="analyse again documents the output holds under another analysis (run.reanalyze=true)"),
     as_json: bool = typer.Option(False, "--json", help="print the run record as JSON on stdout"),
 ) -> None:
     """Run the pipeline over the inputs and write Parquet under the output root."""
     try:
-        overrides = collect_overrides(inputs, output, shard_size, settings)
+        overrides = collect_overrides(inputs, output, shard_size, settings, reanalyze)
         pipeline_config = load_config(config, overrides)  # fail on a bad config before Prefect starts
     except ConfigError as exc:
         console.print(f"[red]config error:[/red] {exc}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     api = use_running_server()  # before prefect is imported: its settings are read once
     console.print(f"Prefect API: {api}" if api else "Prefect API: ephemeral (start a server with `newsflow server start` to keep runs in the UI)")
     booting = None if api else start_ephemeral_api_in_background()
     from flows.pipeline import news_pipeline  # heavy imports only once the config is known good
-    from tasks.encode import preload_models
+    from tasks.stages.encode import preload_models
 
     preload_models(pipeline_config)  # while the server boots
     if booting:
@@ -67,36 +139,40 @@ def run(
         summary = news_pipeline(config_path=str(config) if config else None, overrides=overrides)
     except Exception as exc:  # noqa: BLE001  (the flow has logged the traceback)
         console.print(f"[red]run failed:[/red] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(summary, default=str, indent=2))
     print_run_summary(summary)
 
 
-def load_or_exit(config: Optional[Path], settings: list[str]) -> tuple[dict[str, Any], PipelineConfig]:
+def load_or_exit(config: Path | None, settings: list[str]) -> tuple[dict[str, Any], PipelineConfig]:
     """(the --set overrides, the config with them), once that config is known good (exit 2 otherwise)."""
     try:
         overrides = collect_overrides([], None, None, settings)
         return overrides, load_config(config, overrides)
     except ConfigError as exc:
         console.print(f"[red]config error:[/red] {exc}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 @app.command()
 def train(
-    train_data: Path = typer.Option(NEWSMTSC / "train.jsonl", "--train", help="NewsMTSC-format JSONL to train on"),
-    dev_data: Path = typer.Option(NEWSMTSC / "dev.jsonl", "--dev", help="NewsMTSC-format JSONL to select on (never trained on)"),
-    out: Path = typer.Option(PROJECT_ROOT / "data" / "models", "--out", help="folder that receives one sub-folder per head"),
+    train_data: Path | None = typer.Option(None, "--train", help="NewsMTSC-format JSONL to train on (default: train.jsonl in $NEWSFLOW_NEWSMTSC, else in data/newsmtsc)"),
+    dev_data: Path | None = typer.Option(None, "--dev", help="NewsMTSC-format JSONL to select on, never trained on (default: dev.jsonl beside train.jsonl)"),
+    out: Path = typer.Option(TRAINED_HEADS, "--out", help="folder that receives one sub-folder per head"),
     finetune: bool = typer.Option(False, "--finetune", help="fine-tune the stance head's top layers instead of the linear heads"),
     epochs: int = typer.Option(3, "--epochs", min=1, help="--finetune: epochs (the best on dev is kept)"),
     layers: int = typer.Option(2, "--layers", min=1, max=6, help="--finetune: top encoder layers to tune"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: torch's default); results repeat for a given seed and thread count"),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="train on the first N rows only (a quick trial)"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="train on the first N rows only (a quick trial)"),
     as_json: bool = typer.Option(False, "--json", help="print the dev metrics as one JSON object on stdout"),
 ) -> None:
     """Train the stance and sentiment heads (a Prefect flow) and write them with model cards."""
+    from tasks.training.newsmtsc import NEWSMTSC  # numpy: only for this command
+
+    train_data = train_data or NEWSMTSC / "train.jsonl"
+    dev_data = dev_data or train_data.parent / "dev.jsonl"
     for path in (train_data, dev_data):
         if not path.is_file():
             console.print(f"[red]no such file:[/red] {path}")
@@ -108,16 +184,13 @@ def train(
                                   limit=limit, epochs=epochs, layers=layers)
     except Exception as exc:  # noqa: BLE001  (the flow has logged the traceback)
         console.print(f"[red]training failed:[/red] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    table = Table(title=f"heads written under {out}")
-    for column in ("head", "dev macro-F1", "dev accuracy"):
-        table.add_column(column)
-    for name, metrics in report.items():
-        table.add_row(name, f"{metrics['dev_macro_f1']:.3f}", f"{metrics['dev_accuracy']:.3f}")
-    Console().print(table)
+    rows = [{"head": name, "dev_macro_f1": metrics["dev_macro_f1"], "dev_accuracy": metrics["dev_accuracy"]} for name, metrics in report.items()]
+    print_listing(f"heads written under {out}", [("head", "head"), ("dev_macro_f1", "dev macro-F1"), ("dev_accuracy", "dev accuracy")], rows,
+                  shown={"dev_macro_f1": "{:.3f}".format, "dev_accuracy": "{:.3f}".format})
 
 
 evaluate_app = typer.Typer(no_args_is_help=True, help="Measure stance, sentiment or summaries on labelled data (a Prefect flow).")
@@ -128,7 +201,7 @@ SET_OPTION = typer.Option([], "--set", help="any config key, e.g. --set stance.h
 JSON_OPTION = typer.Option(False, "--json", help="print the metrics as one JSON object on stdout, and nothing else there")
 
 
-def run_evaluation(kind: str, data: Path, config: Optional[Path], settings: list[str], as_json: bool, columns: dict[str, str]) -> None:
+def run_evaluation(kind: str, data: Path, config: Path | None, settings: list[str], as_json: bool, columns: dict[str, str]) -> None:
     overrides, _ = load_or_exit(config, settings)
     from flows.evaluate import evaluate_flow
 
@@ -136,39 +209,37 @@ def run_evaluation(kind: str, data: Path, config: Optional[Path], settings: list
         metrics = evaluate_flow(kind, str(data), config_path=str(config) if config else None, overrides=overrides, columns=columns)
     except Exception as exc:  # noqa: BLE001  (the flow has logged the traceback)
         console.print(f"[red]evaluation failed:[/red] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(metrics, default=str))
     else:
-        Console().print(metrics_table(metrics))
+        print_metrics(metrics)
 
 
-def metrics_table(metrics: dict[str, Any]) -> Table:
-    table = Table(title=f"newsflow evaluate {metrics['task']}: n = {metrics['n']}")
+def print_metrics(metrics: dict[str, Any]) -> None:
+    """An evaluation's metrics: a table in a terminal, TSV (full precision) otherwise."""
+    title = f"newsflow evaluate {metrics['task']}: n = {metrics['n']}"
     if metrics["task"] == "summary":
-        for column in ("method", "ROUGE-1", "ROUGE-2", "ROUGE-Lsum"):
-            table.add_column(column)
-        for method in ("pipeline", "lead3"):
-            table.add_row(method, *(f"{metrics[method][k]:.2f}" for k in ("rouge1", "rouge2", "rougeLsum")))
-        return table
-    for column in ("class", "precision", "recall", "F1", "support"):
-        table.add_column(column)
-    for label, s in metrics["per_class"].items():
-        table.add_row(label, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]))
-    table.add_row("macro-F1", "", "", f"{metrics['macro_f1']:.3f}", "")
-    table.add_row("accuracy", "", "", f"{metrics['accuracy']:.3f}", "")
-    return table
+        columns = [("method", "method"), ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeLsum", "ROUGE-Lsum")]
+        rows = [{"method": method, **{k: metrics[method][k] for k in ("rouge1", "rouge2", "rougeLsum")}} for method in ("pipeline", "lead3")]
+        print_listing(title, columns, rows, shown={key: "{:.2f}".format for key, _ in columns[1:]})
+        return
+    columns = [("class", "class"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"), ("support", "support")]
+    rows = [{"class": label, **{k: s[k] for k in ("precision", "recall", "f1", "support")}} for label, s in metrics["per_class"].items()]
+    rows += [{"class": "macro-F1", "f1": metrics["macro_f1"]}, {"class": "accuracy", "f1": metrics["accuracy"]}]
+    three = lambda v: "" if v is None else f"{v:.3f}"  # noqa: E731
+    print_listing(title, columns, rows, shown={"precision": three, "recall": three, "f1": three})
 
 
 @evaluate_app.command("stance")
-def evaluate_stance_command(data: Path = DATA_OPTION, config: Optional[Path] = CONFIG_OPTION, settings: list[str] = SET_OPTION,
+def evaluate_stance_command(data: Path = DATA_OPTION, config: Path | None = CONFIG_OPTION, settings: list[str] = SET_OPTION,
                             as_json: bool = JSON_OPTION) -> None:
     """Stance toward each row's mention, NewsMTSC format (mention, polarity -1/0/1, from, to, sentence)."""
     run_evaluation("stance", data, config, settings, as_json, {})
 
 
 @evaluate_app.command("sentiment")
-def evaluate_sentiment_command(data: Path = DATA_OPTION, config: Optional[Path] = CONFIG_OPTION, settings: list[str] = SET_OPTION,
+def evaluate_sentiment_command(data: Path = DATA_OPTION, config: Path | None = CONFIG_OPTION, settings: list[str] = SET_OPTION,
                                as_json: bool = JSON_OPTION, text_column: str = typer.Option("text", "--text-column"),
                                label_column: str = typer.Option("label", "--label-column", help="negative/neutral/positive or -1/0/1")) -> None:
     """Document sentiment of each text (CSV/JSONL/Parquet; a NewsMTSC file is read as sentences)."""
@@ -176,19 +247,17 @@ def evaluate_sentiment_command(data: Path = DATA_OPTION, config: Optional[Path] 
 
 
 @evaluate_app.command("summary")
-def evaluate_summary_command(data: Path = DATA_OPTION, config: Optional[Path] = CONFIG_OPTION, settings: list[str] = SET_OPTION,
+def evaluate_summary_command(data: Path = DATA_OPTION, config: Path | None = CONFIG_OPTION, settings: list[str] = SET_OPTION,
                              as_json: bool = JSON_OPTION, article_column: str = typer.Option("article", "--article-column"),
                              reference_column: str = typer.Option("highlights", "--reference-column")) -> None:
     """ROUGE-1/2/Lsum of the pipeline's summaries and of Lead-3 against reference summaries."""
     run_evaluation("summary", data, config, settings, as_json, {"article": article_column, "reference": reference_column})
 
 
-def prefect_states(run_ids: list[str]) -> dict[str, str]:
-    """Each run's state on the Prefect server named by PREFECT_API_URL; {} without one
-    (starting an ephemeral server only to list runs would cost seconds)."""
-    import os
-
-    if not os.environ.get("PREFECT_API_URL"):
+def prefect_states(run_ids: list[str], api: str | None) -> dict[str, str]:
+    """Each run's state on the Prefect server at `api` (PREFECT_API_URL or newsflow's own
+    server); {} without one (starting an ephemeral server only to list runs would cost seconds)."""
+    if not api or not run_ids:
         return {}
     from prefect import get_client
 
@@ -207,74 +276,106 @@ def prefect_states(run_ids: list[str]) -> dict[str, str]:
 
 @app.command()
 def runs(
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="output root (default: the config's output.root)"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c"),
+    output: str | None = typer.Option(None, "--output", "-o", help="output root (default: the config's output.root)"),
+    config: Path | None = typer.Option(None, "--config", "-c"),
     limit: int = typer.Option(20, "--limit", min=1),
     as_json: bool = typer.Option(False, "--json", help="the run records as a JSON list on stdout"),
 ) -> None:
-    """Recent runs from the run records under the output root (with Prefect's state when a server is set)."""
-    use_running_server()  # before prefect is imported (tasks import it): its settings are read once
-    from tasks.run_record import read_run_records
+    """Recent runs from the run records under the output root (with Prefect's state when a server is set).
+    Piped, one tab-separated line per run under a header row, ids in full."""
+    # Before prefect is imported: its settings are read once. The user's Prefect profile is
+    # not read (that alone imports prefect, ~2 s): states come from PREFECT_API_URL or newsflow's server.
+    api = use_running_server(read_profile=False)
+    from tasks.dataset.run_record import read_runs
 
     root = output or load_or_exit(config, [])[1].output.root
-    records = read_run_records(root)[:limit]
-    states = prefect_states([r["run_id"] for r in records])
+    records = read_runs(root)[:limit]
+    states = prefect_states([r.run_id for r in records], api)
     if as_json:
-        print(json.dumps([{**r, "prefect_state": states.get(r["run_id"])} for r in records], default=str))
+        print(json.dumps([{**r.as_dict(), "prefect_state": states.get(r.run_id)} for r in records], default=str))
         return
-    table = Table(title=f"newsflow runs in {root}")
-    for column in ("run id", "name", "deployment", "status", "started (UTC)", "duration", "kept", "rejected", *(["Prefect state"] if states else [])):
-        table.add_column(column)
-    for r in records:
-        table.add_row(r["run_id"], r["flow_run_name"] or "", r["deployment"] or "", r["status"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
-                      f"{r['duration_s']:.1f} s", str(r["n_kept"]), str(r["n_rejected"]), *([states.get(r["run_id"], "")] if states else []))
-    Console().print(table if records else f"no runs recorded under {root}")
+    columns = [("run_id", "run id"), ("flow_run_name", "name"), ("deployment", "deployment"), ("status", "status"), ("started_at", "started (UTC)"),
+               ("duration_s", "duration"), ("n_kept", "kept"), ("n_rejected", "rejected"), *([("prefect_state", "Prefect state")] if states else [])]
+    rows = [{**r.as_dict(), "prefect_state": states.get(r.run_id, "")} for r in records]
+    print_listing(f"newsflow runs in {root}", columns, rows, ids=("run_id",), empty=f"no runs recorded under {root}",
+                  shown={"started_at": lambda t: f"{t:%Y-%m-%d %H:%M:%S}" if t else "", "duration_s": lambda d: f"{d:.1f} s" if d is not None else ""})
 
 
 @app.command()
 def show(
     run_id: str = typer.Argument(..., help="a run id (or its first characters) from `newsflow runs`"),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="output root (default: the config's output.root)"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c"),
+    output: str | None = typer.Option(None, "--output", "-o", help="output root (default: the config's output.root)"),
+    config: Path | None = typer.Option(None, "--config", "-c"),
     rows: int = typer.Option(5, "--rows", min=0, help="documents to print"),
+    as_json: bool = typer.Option(False, "--json", help='{"run": the run record, "documents": the first --rows documents} on stdout'),
 ) -> None:
-    """A run's report and a sample of its documents."""
-    from rich.markdown import Markdown
-
-    from flows.report import run_report_markdown
-    from tasks.run_record import read_run_records
+    """A run's report and a sample of its documents. Piped: the report as Markdown text, then
+    the documents as tab-separated lines under a header row."""
+    from flows.report import RunTables, run_report_markdown
+    from tasks.dataset.run_record import read_runs
 
     root = output or load_or_exit(config, [])[1].output.root
-    matches = [r for r in read_run_records(root) if r["run_id"].startswith(run_id)]
+    matches = [r for r in read_runs(root) if r.run_id.startswith(run_id)]
     if len(matches) != 1:
         console.print(f"[red]{'no run' if not matches else 'several runs'} matching {run_id!r} under {root}[/red]")
         raise typer.Exit(2)
     record = matches[0]
-    out = Console()
-    tables = RunTables.read(record.get("outputs", []))
-    out.print(Markdown(run_report_markdown(record, tables)))
+    tables = RunTables.read(record.outputs)
     sample = tables.document_rows(limit=rows)
+    if as_json:
+        print(json.dumps({"run": record.as_dict(), "documents": sample}, default=str))
+        return
+    report = run_report_markdown(record, tables)
+    if stdout_is_terminal():
+        Console().print(folding_markdown(report))
+    else:
+        print(report, end="\n\n")
     if sample:
-        table = Table(title=f"first {len(sample)} documents")
-        for column in ("title", "sentiment", "top stances", "summary"):
-            table.add_column(column)
-        for row in sample:
-            table.add_row(row["title"], row["sentiment"], row["top_stances"], row["summary"])
-        out.print(table)
+        columns = [("title", "title"), ("sentiment", "sentiment"), ("top_stances", "top stances"), ("summary", "summary")]
+        print_listing(f"first {len(sample)} documents", columns, sample)
+
+
+def folding_markdown(text: str) -> Any:
+    """Rich's Markdown, but a table cell too long for its column folds onto the next lines
+    instead of ending in an ellipsis (the report's output files name the run id)."""
+    from rich.markdown import Markdown, TableElement
+
+    class FoldingTable(TableElement):
+        def __rich_console__(self, console: Console, options: Any) -> Any:
+            for row in getattr(self.body, "rows", []):
+                for cell in row.cells:
+                    cell.content.overflow = "fold"
+            yield from super().__rich_console__(console, options)
+
+    class FoldingMarkdown(Markdown):
+        elements = {**Markdown.elements, "table_open": FoldingTable}
+
+    return FoldingMarkdown(text)
 
 
 server_app = typer.Typer(no_args_is_help=True, help="A local Prefect server (and its UI) on loopback.")
 app.add_typer(server_app, name="server")
 
 
+SERVER_JSON_OPTION = typer.Option(False, "--json", help='{"running", "pid", "port", "ui_url", "api_url", "log"} on stdout')
+
+
+def server_json(state: Any, running: bool) -> str:
+    fields = {"pid": state.pid, "port": state.port, "ui_url": state.ui_url, "api_url": state.api_url, "log": state.log} if state else {}
+    return json.dumps({"running": running, **fields})
+
+
 @server_app.command("start")
-def server_start(port: int = typer.Option(DEFAULT_PORT, "--port", min=1, max=65535)) -> None:
+def server_start(port: int = typer.Option(DEFAULT_PORT, "--port", min=1, max=65535), as_json: bool = SERVER_JSON_OPTION) -> None:
     """Start the Prefect server in the background and wait until it answers."""
     try:
         state = start_server(port)
     except RuntimeError as exc:
         console.print(f"[red]server failed:[/red] {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(server_json(state, True))
+        return
     print(f"Prefect server running (pid {state.pid})\nUI:  {state.ui_url}\nAPI: {state.api_url}\nlog: {state.log}")
     print("`newsflow run` uses it from now on; other tools: export PREFECT_API_URL=" + state.api_url)
 
@@ -287,22 +388,26 @@ def server_stop() -> None:
 
 
 @server_app.command("status")
-def server_status() -> None:
-    """Whether the server is running, and where."""
+def server_status(as_json: bool = SERVER_JSON_OPTION) -> None:
+    """Whether the server is running, and where (exit code 3 when it is not)."""
     state = read_state()
-    if state and healthy(state.api_url):
+    running = bool(state and healthy(state.api_url))
+    if as_json:
+        print(server_json(state, running))  # a stale state's pid and port, with "running": false
+    elif running:
         print(f"running (pid {state.pid})\nUI:  {state.ui_url}\nAPI: {state.api_url}")
-        return
-    print("not running" + (f" (stale state from pid {state.pid})" if state else ""))
-    raise typer.Exit(3)
+    else:
+        print("not running" + (f" (stale state from pid {state.pid})" if state else ""))
+    if not running:
+        raise typer.Exit(3)
 
 
 @app.command()
 def serve(
-    cron: Optional[str] = typer.Option(None, "--cron", help="cron expression, e.g. '0 * * * *'"),
-    interval: Optional[int] = typer.Option(None, "--interval", min=1, help="seconds between runs"),
+    cron: str | None = typer.Option(None, "--cron", help="cron expression, e.g. '0 * * * *'"),
+    interval: int | None = typer.Option(None, "--interval", min=1, help="seconds between runs"),
     name: str = typer.Option("newsflow", "--name", help="deployment name (with --cron/--interval)"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config; its [[schedules]] are served when neither --cron nor --interval is given"),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML config; its [[schedules]] are served when neither --cron nor --interval is given"),
     settings: list[str] = typer.Option([], "--set", help="any config key for every scheduled run"),
 ) -> None:
     """Register the pipeline as scheduled deployments and serve them until stopped (Ctrl-C)."""
@@ -313,7 +418,7 @@ def serve(
         schedules = [ScheduleConfig(name=name, cron=cron, interval=interval)] if (cron or interval) else loaded.schedules
     except ValueError as exc:
         console.print(f"[red]schedule error:[/red] {exc}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if not schedules:
         console.print("[red]nothing to serve:[/red] give --cron or --interval, or [[schedules]] in the config")
         raise typer.Exit(2)
@@ -353,18 +458,24 @@ def trigger(
 
 
 def print_run_summary(summary: dict[str, Any]) -> None:
-    table = Table(title=f"newsflow run {summary['run_id']}", show_header=False)
-    table.add_row("documents", f"{summary['n_kept']} kept, {summary['n_rejected']} rejected, {summary['n_read']} read")
-    for reason, count in summary["rejected_by_reason"].items():
+    """The closing table, on stderr (stdout is for --json); the run id in full on its own row."""
+    from flows.report import RunTables
+    from tasks.dataset.run_record import RunRecord
+
+    record = RunRecord(**summary)  # the flow returns its run record as a dict
+    table = Table(title=f"newsflow run {record.run_id}", show_header=False)
+    table.add_column(no_wrap=True, overflow="fold")
+    table.add_column(overflow="fold")
+    table.add_row("run id", record.run_id)
+    table.add_row("documents", f"{record.n_kept} kept, {record.n_rejected} rejected, {record.n_read} read")
+    for reason, count in record.rejected_by_reason.items():
         table.add_row(f"  rejected: {reason}", str(count))
-    outputs = summary["outputs"]
-    tables = RunTables.read(outputs)
+    tables = RunTables.read(record.outputs)
     table.add_row("sentiment", ", ".join(f"{k} {v}" for k, v in tables.sentiment_counts().items()) or "-")
     for row in tables.top_stances(limit=5):
         table.add_row(f"  {row['label']} {row['target']}", f"{row['confidence']:.2f}  {row['title'] or row['doc_id'][:12]}")
-    tables = sorted({o["table"] for o in outputs})
-    table.add_row("output", f"{summary['config']['output']['root']}: {', '.join(tables)}")
-    table.add_row("duration", f"{summary['duration_s']:.1f} s")
+    table.add_row("output", f"{record.config['output']['root']}: {', '.join(sorted({o['table'] for o in record.outputs}))}")
+    table.add_row("duration", f"{record.duration_s:.1f} s")
     console.print(table)
 
 

@@ -17,10 +17,10 @@ from prefect.runtime import flow_run
 from tasks.config import PipelineConfig, load_config
 from tasks.evaluation.classifiers import evaluate_sentiment, evaluate_stance
 from tasks.evaluation.summaries import evaluate_summaries
-from tasks.run_record import now_utc
+from tasks.dataset.run_record import now_utc
 from tasks.versions import code_version
-from tasks.staging import file_sha256
-from tasks.write import RunContext, write_table
+from tasks.dataset.staging import file_sha256
+from tasks.dataset.output import RunContext, write_table
 
 Kind = Literal["stance", "sentiment", "summary"]
 

@@ -10,14 +10,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.dataset.run_record import RunRecord
+
 RUN_REPORT_KEY = "newsflow-run-report"
 DOCUMENTS_KEY = "newsflow-documents"
 OUTPUTS_KEY = "newsflow-outputs"
 
 
 def _read(outputs: list[dict[str, Any]], table: str, columns: list[str]) -> pa.Table | None:
+    """One table's files of a run. ParquetFile, not pq.read_table: that goes through
+    pyarrow.dataset, whose import (pandas with it) costs `newsflow show` about half a second."""
     paths = [o["path"] for o in outputs if o["table"] == table]
-    return pa.concat_tables([pq.read_table(p, columns=columns) for p in paths]) if paths else None
+    return pa.concat_tables([pq.ParquetFile(p).read(columns=columns) for p in paths]) if paths else None
 
 
 @dataclass
@@ -53,24 +57,23 @@ class RunTables:
                  "top_stances": "; ".join(strongest.get(d["doc_id"], [])[:3])} for d in self.documents[:limit]]
 
 
-def run_report_markdown(summary: dict[str, Any], tables: RunTables | None = None) -> str:
+def run_report_markdown(record: RunRecord, tables: RunTables | None = None) -> str:
     """The run in one page: inputs, counts and reasons, stage timings, sentiment, stances, outputs."""
-    tables = tables or RunTables.read(summary.get("outputs", []))
-    config = summary.get("config", {})
+    tables = tables or RunTables.read(record.outputs)
     lines = [
-        f"# newsflow run `{summary['run_id']}`", "",
-        f"**{summary.get('status', '')}** · flow run `{summary.get('flow_run_name')}` · "
-        + (f"deployment `{summary['deployment']}` · " if summary.get("deployment") else "ad-hoc run · ")
-        + f"{summary.get('duration_s', 0):.1f} s", "",
-        f"Inputs: {', '.join(f'`{p}`' for p in config.get('input', {}).get('paths', []))}", "",
+        f"# newsflow run `{record.run_id}`", "",
+        f"**{record.status}** · flow run `{record.flow_run_name}` · "
+        + (f"deployment `{record.deployment}` · " if record.deployment else "ad-hoc run · ")
+        + f"{record.duration_s or 0:.1f} s", "",
+        f"Inputs: {', '.join(f'`{p}`' for p in record.config.get('input', {}).get('paths', []))}", "",
         "## Documents", "",
-        f"{summary.get('n_read', 0)} read, **{summary.get('n_kept', 0)} kept**, {summary.get('n_rejected', 0)} rejected", "",
+        f"{record.n_read or 0} read, **{record.n_kept or 0} kept**, {record.n_rejected or 0} rejected", "",
     ]
-    reasons = summary.get("rejected_by_reason", {})
-    if reasons:
-        lines += ["| rejected because | documents |", "| --- | --- |", *[f"| {reason} | {count} |" for reason, count in reasons.items()], ""]
+    if record.rejected_by_reason:
+        lines += ["| rejected because | documents |", "| --- | --- |",
+                  *[f"| {reason} | {count} |" for reason, count in record.rejected_by_reason.items()], ""]
     lines += ["## Time per stage (task seconds)", "", "| stage | seconds |", "| --- | --- |",
-              *[f"| {stage} | {seconds:.2f} |" for stage, seconds in summary.get("stage_seconds", {}).items()], ""]
+              *[f"| {stage} | {seconds:.2f} |" for stage, seconds in record.stage_seconds.items()], ""]
     counts = tables.sentiment_counts()
     if counts:
         lines += ["## Sentiment", "", ", ".join(f"{label} {n}" for label, n in counts.items()), ""]
@@ -79,27 +82,26 @@ def run_report_markdown(summary: dict[str, Any], tables: RunTables | None = None
         lines += ["## Strongest stances", "", "| stance | confidence | document | evidence |", "| --- | --- | --- | --- |"]
         lines += [f"| {r['label']} {r['target']} | {r['confidence']:.2f} | {r['title'] or r['doc_id'][:12]} | {r['evidence']} |" for r in stances]
         lines += [""]
-    if summary.get("error"):
-        lines += ["## Error", "", f"`{summary['error']}`", ""]
-    lines += ["## Output", "", outputs_markdown(summary)]
+    if record.error:
+        lines += ["## Error", "", f"`{record.error}`", ""]
+    lines += ["## Output", "", outputs_markdown(record)]
     return "\n".join(lines)
 
 
-def outputs_markdown(summary: dict[str, Any]) -> str:
-    outputs = summary.get("outputs", [])
-    if not outputs:
+def outputs_markdown(record: RunRecord) -> str:
+    if not record.outputs:
         return "No output files."
     return "\n".join(["| table | rows | file |", "| --- | --- | --- |",
-                      *[f"| {o['table']} | {o['rows']} | [`{o['path']}`](file://{o['path']}) |" for o in outputs]])
+                      *[f"| {o['table']} | {o['rows']} | [`{o['path']}`](file://{o['path']}) |" for o in record.outputs]])
 
 
-def publish_run_artifacts(summary: dict[str, Any]) -> None:
+def publish_run_artifacts(record: RunRecord) -> None:
     """The run report, a table of documents and the output files, as Prefect artifacts."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    tables = RunTables.read(summary.get("outputs", []))
-    create_markdown_artifact(key=RUN_REPORT_KEY, markdown=run_report_markdown(summary, tables), description="newsflow run report")
+    tables = RunTables.read(record.outputs)
+    create_markdown_artifact(key=RUN_REPORT_KEY, markdown=run_report_markdown(record, tables), description="newsflow run report")
     rows = tables.document_rows()
     if rows:
         create_table_artifact(key=DOCUMENTS_KEY, table=rows, description="Documents of this run: title, summary, sentiment, strongest stances")
-    create_markdown_artifact(key=OUTPUTS_KEY, markdown=outputs_markdown(summary), description="Output files of this run")
+    create_markdown_artifact(key=OUTPUTS_KEY, markdown=outputs_markdown(record), description="Output files of this run")

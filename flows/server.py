@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -139,15 +139,19 @@ def start_ephemeral_api_in_background() -> threading.Thread:
     return thread
 
 
-def use_running_server() -> str | None:
+def use_running_server(read_profile: bool = True) -> str | None:
     """Point this process at newsflow's server when one is running and PREFECT_API_URL is not
-    already set; returns the API URL in use, or None for Prefect's ephemeral API."""
+    already set; returns the API URL in use, or None for Prefect's ephemeral API.
+    `read_profile=False` skips the user's Prefect profile, whose reading imports prefect
+    (about 2 s): for commands that only read files unless a server is set."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
     state = read_state()
     if state and healthy(state.api_url):
         os.environ["PREFECT_API_URL"] = state.api_url
         return state.api_url
+    if not read_profile:
+        return None
     # Last, a server the user's Prefect profile names (read only now: nothing is set after it).
     from prefect.settings import get_current_settings
 

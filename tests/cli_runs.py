@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.shard_cache import CACHE_DIR, finished_entries
+from tasks.dataset.shard_cache import CACHE_DIR, finished_entries
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,18 +7,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.clean import split_sentences
+from tasks.stages.clean import split_sentences
 from tasks.config import PipelineConfig, resolve_resource
-from tasks.encode import SentencesToEncode, encode_sentences
+from tasks.stages.encode import SentencesToEncode, encode_sentences
 from tasks.evaluation.classification import classification_report
 from tasks.evaluation.data_files import read_rows, require_columns
 from tasks.models.encoder import model_folder, weights_sha256
 from tasks.models.backends import backend_provenance
 from tasks.models.heads import head_sha256
-from tasks.models.newsmtsc import distinct_sentences, read_newsmtsc, sentence_polarity_labels
-from tasks.models.train_heads import SENTIMENT_LABELS
-from tasks.sentiment import classify_sentiment, sentence_probabilities
-from tasks.stance import classify_stances, mention_probabilities
+from tasks.training.newsmtsc import distinct_sentences, read_newsmtsc, sentence_polarity_labels
+from tasks.training.train_heads import SENTIMENT_LABELS
+from tasks.stages.sentiment import classify_sentiment, sentence_probabilities
+from tasks.stages.stance import classify_stances, mention_probabilities
 
 SENTIMENT_NAMES = {"-1": "negative", "0": "neutral", "1": "positive", "negative": "negative", "neutral": "neutral", "positive": "positive"}
 

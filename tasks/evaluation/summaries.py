@@ -16,12 +16,12 @@ from typing import Any
 import pyarrow as pa
 from rouge_score import rouge_scorer
 
-from tasks.clean import clean_document, split_sentences
+from tasks.stages.clean import clean_document, split_sentences
 from tasks.config import PipelineConfig
-from tasks.encode import encode_documents
+from tasks.stages.encode import encode_documents
 from tasks.evaluation.data_files import read_rows, require_columns
 from tasks.records import CleanDocument, RawDocument, Rejection, RejectReason
-from tasks.summarize import METHOD, abstractive_summaries, summarize_sentences
+from tasks.stages.summarize import METHOD, abstractive_summaries, summarize_sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
 LEAD_SENTENCES = 3

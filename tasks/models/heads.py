@@ -61,7 +61,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def weights_file(folder: Path) -> Path:
     path = folder / WEIGHTS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"no head weights at {path} (train them with `python -m tasks.models.train_heads`)")
+        raise FileNotFoundError(f"no head weights at {path} (train them with `python -m tasks.training.train_heads`)")
     return path
 
 

@@ -1,7 +1,9 @@
 """`newsflow run` as a user types it: a bad config stops before any work, a good run
-exits 0 with its closing table."""
+exits 0 with its closing table, and a script can read its id from `newsflow runs` (piped:
+tab-separated) and pass it to `newsflow show`."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,11 +39,21 @@ def test_unknown_key_in_a_config_file_is_named(tmp_path):
 def test_run_prints_the_closing_table_and_writes_parquet(tmp_path):
     inputs = [str(SAMPLES / "imf_warns_brazil_debt.txt"), str(SAMPLES / "imf_warns_brazil_debt_copy.txt"), str(SAMPLES / "fr_onu_accord_oceans.txt")]
     args = [a for path in inputs for a in ("--input", path)]
-    result = newsflow("run", *args, "--output", str(tmp_path / "out"), cwd=tmp_path)
+    result = newsflow("run", *args, "--output", str(tmp_path / "out"), "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "1 kept, 2 rejected, 3 read" in result.stderr
     assert "duplicate" in result.stderr and "language" in result.stderr
     assert list((tmp_path / "out" / "documents").glob("run_date=*/*.parquet"))
+    run_id = json.loads(result.stdout)["run_id"]
+    assert len(run_id) == 36 and run_id in result.stderr, "the closing table shows the whole id"
+
+    listed = newsflow("runs", "--output", str(tmp_path / "out"), cwd=tmp_path)
+    header, row = (line.split("\t") for line in listed.stdout.splitlines())
+    assert header[:4] == ["run_id", "flow_run_name", "deployment", "status"] and row[0] == run_id and row[3] == "completed"
+    shown = newsflow("show", row[0], "--output", str(tmp_path / "out"), "--json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    report = json.loads(shown.stdout)
+    assert report["run"]["run_id"] == run_id and len(report["documents"]) == 1
 
 
 @pytest.mark.parametrize("profile_url", ["http://127.0.0.1:9/api", None])

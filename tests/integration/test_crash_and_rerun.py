@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.shard_cache import CACHE_DIR, finished_entries
+from tasks.dataset.shard_cache import CACHE_DIR, finished_entries
 from tests.cli_runs import kill_after_finished_shards, labelled_results, log_tail, start_cli_run
 from tests.conftest import SAMPLES, run_pipeline
 
@@ -135,9 +135,9 @@ def kept_by_one_run(folder: Path, output: Path) -> pd.DataFrame:
 
 
 def test_a_transient_write_error_is_retried_and_the_run_completes(prefect_harness, tmp_path, monkeypatch):
-    import tasks.write
+    import tasks.dataset.output
 
-    real_write, failures = tasks.write.write_parquet_atomic, []
+    real_write, failures = tasks.dataset.output.write_parquet_atomic, []
 
     def flaky_write(table, path, *args, **kwargs):
         if not failures and "documents" in str(path):
@@ -145,13 +145,15 @@ def test_a_transient_write_error_is_retried_and_the_run_completes(prefect_harnes
             raise OSError(errno.EIO, "Input/output error (injected once)")
         return real_write(table, path, *args, **kwargs)
 
-    monkeypatch.setattr(tasks.write, "write_parquet_atomic", flaky_write)
+    monkeypatch.setattr(tasks.dataset.output, "write_parquet_atomic", flaky_write)
     summary = run_in_process(SAMPLES / "imf_warns_brazil_debt.txt", tmp_path / "out")
     assert failures and summary["status"] == "completed" and summary["n_kept"] == 1
 
 
 def test_a_stage_that_fails_for_good_fails_at_once_and_the_record_says_where(prefect_harness, tmp_path, monkeypatch):
-    import tasks.sentiment
+    from dataclasses import replace
+
+    from flows.stages import STAGE_BY_NAME
 
     calls = []
 
@@ -159,7 +161,7 @@ def test_a_stage_that_fails_for_good_fails_at_once_and_the_record_says_where(pre
         calls.append(1)
         raise ValueError("sentiment head returned 4 labels for 3 classes")
 
-    monkeypatch.setattr(tasks.sentiment, "_sentiment_shard", broken)
+    monkeypatch.setitem(STAGE_BY_NAME, "sentiment", replace(STAGE_BY_NAME["sentiment"], compute=broken))
     from flows.pipeline import StageFailed
 
     with pytest.raises(StageFailed, match=r"sentiment \[shard 1\] failed: .*4 labels for 3 classes"):

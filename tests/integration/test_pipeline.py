@@ -241,12 +241,34 @@ def test_a_rerun_over_a_drop_folder_adds_only_new_documents(prefect_harness, tmp
     assert third["n_kept"] == 1 and third["rejected_by_reason"] == {"duplicate": 2}
     documents = pd.read_parquet(output / "documents")
     assert documents.doc_id.is_unique and len(documents) == 3  # nothing written twice
-    changed = run_pipeline([str(drop)], output, **{"summary.sentences": 1})  # another analysis: new rows, marked
+    upgraded = run_pipeline([str(drop)], output, **{"summary.sentences": 1})  # another analysis, but not asked to re-analyse
+    assert upgraded["analysis_sha256"] != first["analysis_sha256"]
+    assert upgraded["n_kept"] == 0 and upgraded["rejected_by_reason"] == {"duplicate": 3}, "an upgrade never doubles a drop folder's history"
+    skipped = read_table(output, "rejected", upgraded["run_id"])
+    assert skipped.detail.str.contains("already in the output from run").all()
+    assert skipped.detail.str.contains("--reanalyze would analyse it again").all(), "the detail says how to analyse it again"
+    changed = run_pipeline([str(drop)], output, **{"summary.sentences": 1, "run.reanalyze": True})  # another analysis: new rows, marked
     assert changed["n_kept"] == 3 and changed["analysis_sha256"] != first["analysis_sha256"]
     documents = pd.read_parquet(output / "documents")
     assert documents.groupby("analysis_sha256").doc_id.apply(lambda ids: ids.is_unique).all()
     assert len(documents) == 6 and documents.analysis_sha256.nunique() == 2
+    again_changed = run_pipeline([str(drop)], output, **{"summary.sentences": 1, "run.reanalyze": True})
+    assert again_changed["n_kept"] == 0, "re-analysing adds a document once per analysis"
+    assert not read_table(output, "rejected", again_changed["run_id"]).detail.str.contains("--reanalyze").any()
+    latest = latest_analysis_per_document(output)
+    assert len(latest) == 3 and set(latest.analysis_sha256) == {changed["analysis_sha256"]}
     from tests.integration.test_cli import newsflow
 
     listed = newsflow("runs", "--output", str(output), "--json", cwd=output)
-    assert [r["run_id"] for r in json.loads(listed.stdout)] == [r["run_id"] for r in (changed, third, again, first)]  # newest first
+    assert [r["run_id"] for r in json.loads(listed.stdout)] == [r["run_id"] for r in (again_changed, changed, upgraded, third, again, first)]  # newest first
+
+
+def latest_analysis_per_document(output: Path) -> pd.DataFrame:
+    """Each document's row from its latest analysis: the query the docs give, in DuckDB."""
+    root = output.as_posix()
+    return duckdb.sql(f"""
+        SELECT d.*
+        FROM read_parquet('{root}/documents/**/*.parquet', hive_partitioning = true) AS d
+        JOIN read_parquet('{root}/runs/**/*.parquet', hive_partitioning = true) AS r USING (run_id)
+        QUALIFY row_number() OVER (PARTITION BY d.doc_id ORDER BY r.started_at DESC) = 1
+    """).df()

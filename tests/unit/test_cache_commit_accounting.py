@@ -18,18 +18,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.accounting import accounting_summary, origin_file, per_file_counts
-import tasks.commit as commit
-import tasks.shard_cache as shard_cache
-from tasks.commit import apply_moves, commit_shard_outputs, documents_in_output, output_lock, roll_forward
+from tasks.dataset.accounting import accounting_summary, origin_file, per_file_counts
+import tasks.dataset.commit as commit
+import tasks.dataset.shard_cache as shard_cache
+from tasks.dataset.commit import apply_moves, commit_shard_outputs, documents_in_output, output_lock, roll_forward
 from tasks.config import CleanConfig
 from tasks.records import ShardRef
 from tasks.retries import is_transient
-from tasks.recovery import recover_abandoned_runs
-from tasks.run_record import read_run_records, write_run_record
-from tasks.shard_cache import ShardCache, finished_entries, prune_stale_entries, through_cache
-from tasks.staging import write_shard
-from tasks.write import RunContext, write_table
+from tasks.dataset.recovery import recover_abandoned_runs
+from tasks.dataset.run_record import RunRecord, read_run_records, write_run_record
+from tasks.dataset.shard_cache import ShardCache, finished_entries, prune_stale_entries, through_cache
+from tasks.dataset.staging import write_shard
+from tasks.dataset.output import RunContext, write_table
 
 # --- shard cache ---------------------------------------------------------------------------
 
@@ -53,8 +53,11 @@ def test_a_key_changes_with_content_settings_models_and_code(tmp_path):
 
 
 def test_the_encode_key_follows_the_targets_not_the_nli_templates(tmp_path):
+    from flows.stages import STAGE_BY_NAME, declared_result_settings
     from tasks.config import load_config
-    from tasks.encode import encode_settings
+
+    def encode_settings(config):
+        return declared_result_settings(STAGE_BY_NAME["encode"], config)
 
     shard = a_shard(tmp_path)
     cache = ShardCache(str(tmp_path / "cache"), code="c", models="m")
@@ -232,8 +235,8 @@ def dead_pid() -> int:
 
 
 def record_run(context: RunContext, status: str, pid: int | None, host: str | None = None) -> None:
-    row = {"status": status, "pid": pid, "host": host or socket.gethostname(), "error": None, "started_at": context.started_at}
-    write_run_record(context, row)
+    record = RunRecord(run_id=context.run_id, status=status, pid=pid, host=host or socket.gethostname(), error=None, started_at=context.started_at)
+    write_run_record(context, record)
 
 
 class Killed(BaseException):

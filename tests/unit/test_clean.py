@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.clean import (
+from tasks.config import CleanConfig
+from tasks.records import RawDocument, Rejection, RejectReason
+from tasks.stages.clean import (
     Byline,
     CleanDocument,
     clean_document,
@@ -25,8 +27,6 @@ from tasks.clean import (
     normalise_for_hash,
     split_sentences,
 )
-from tasks.config import CleanConfig
-from tasks.records import RawDocument, Rejection, RejectReason
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -216,11 +216,11 @@ def test_hard_wrapped_paragraphs_are_unwrapped_but_paragraph_lines_are_kept():
 
 
 def test_joined_lines_are_re_cleaned_only_where_a_line_ends_outside_ascii(monkeypatch):
-    import tasks.clean
+    import tasks.stages.clean.bylines
 
     cleaned: list[str] = []
-    real_clean_text = tasks.clean.clean_text
-    monkeypatch.setattr(tasks.clean, "clean_text", lambda text: cleaned.append(text) or real_clean_text(text))
+    real_clean_text = tasks.stages.clean.clean_text
+    monkeypatch.setattr(tasks.stages.clean.bylines, "clean_text", lambda text: cleaned.append(text) or real_clean_text(text))
     wrapped = "The harbour authority opened a new\nferry terminal on Monday after three\nyears of work."
     assert join_paragraphs(wrapped) == wrapped.replace("\n", " ") and cleaned == []
     # "Ã" at a line end, clean alone, is mojibake once the join puts a word after it
@@ -374,13 +374,13 @@ def test_clean_text(raw, expected):
 
 
 def test_french_nbsp_spacing_takes_the_normal_path(monkeypatch):
-    import tasks.clean
+    import tasks.stages.clean.repair
 
     french = "Le maire a parlé d’un «\xa0accord historique\xa0» mardi\xa0: «\xa0C’est fait\xa0!\xa0»\n\n" + FRENCH
     expected = french.replace("\xa0", " ")
     repairs: list[str] = []
-    real_repair = tasks.clean._repair
-    monkeypatch.setattr(tasks.clean, "_repair", lambda text: repairs.append(text) or real_repair(text))
+    real_repair = tasks.stages.clean.repair._repair
+    monkeypatch.setattr(tasks.stages.clean.repair, "_repair", lambda text: repairs.append(text) or real_repair(text))
     assert clean_text(french) == expected  # preserved as before: NBSP -> space, nothing else
     # the normal path: spacing made final before ftfy, so one ftfy pass finds nothing to do
     assert repairs == [expected]
@@ -445,7 +445,7 @@ def test_the_english_fast_path_takes_english_and_nothing_else(monkeypatch):
     def no_langdetect(text: str) -> str:
         raise AssertionError("langdetect was called")
 
-    monkeypatch.setattr("tasks.clean.detect", no_langdetect)  # English never reaches it
+    monkeypatch.setattr("tasks.stages.clean.language.detect", no_langdetect)  # English never reaches it
     assert detect_language(HARBOUR) == "en"
     assert detect_language(HARBOUR * 5) == "en"  # the sample cut at ~1000 chars too
     with pytest.raises(AssertionError, match="langdetect was called"):
@@ -536,7 +536,7 @@ def test_a_chinese_article_is_kept_where_chinese_is_wanted():
 
 def test_a_huge_document_is_rejected_before_it_is_cleaned(tmp_path, monkeypatch):
     from tasks.config import InputConfig
-    from tasks.ingest import read_records
+    from tasks.stages.ingest import read_records
 
     huge = tmp_path / "huge.txt"
     huge.write_text("Huge headline\n\n" + (HARBOUR + "\n\n") * (20_000_000 // (len(HARBOUR) + 2)), encoding="utf-8")
@@ -544,7 +544,7 @@ def test_a_huge_document_is_rejected_before_it_is_cleaned(tmp_path, monkeypatch)
     normal.write_text("Ferry terminal opens\n\n" + HARBOUR, encoding="utf-8")
     cleaned_sizes: list[int] = []
     real_clean_text = clean_text
-    monkeypatch.setattr("tasks.clean.clean_text", lambda text: cleaned_sizes.append(len(text)) or real_clean_text(text))
+    monkeypatch.setattr("tasks.stages.clean.document.clean_text", lambda text: cleaned_sizes.append(len(text)) or real_clean_text(text))
 
     results = [clean_document(doc, CONFIG) for path in (huge, normal) for doc in read_records(path, InputConfig())]
 
@@ -581,7 +581,7 @@ def test_unexpected_errors_become_parse_error_rejections(monkeypatch):
     def broken(text: str) -> str:
         raise RuntimeError("profile missing")
 
-    monkeypatch.setattr("tasks.clean.detect_language", broken)
+    monkeypatch.setattr("tasks.stages.clean.document.detect_language", broken)
     result = clean_document(raw(HARBOUR), CONFIG)
     assert isinstance(result, Rejection) and result.reason == RejectReason.PARSE_ERROR
     assert result.detail == "RuntimeError: profile missing"
@@ -632,9 +632,17 @@ def test_clean_shard_keeps_and_rejects_every_row(tmp_path):
 
     import pyarrow as pa
 
-    from tasks.clean import clean_shard
+    from datetime import datetime, timezone
+
+    from flows.shell import ShardJob, run_stage
+    from tasks.config import PipelineConfig
+    from tasks.dataset.output import RunContext
+    from tasks.dataset.staging import read_shard, write_shard
     from tasks.records import CLEAN_SCHEMA, RAW_SCHEMA, CleanDocument
-    from tasks.staging import read_shard, write_shard
+
+    def clean_shard(raw, index, config, staging):  # the clean stage through the stage shell, without a cache
+        context = RunContext(run_id="r", started_at=datetime.now(timezone.utc), output_root=staging, config_sha256="", staging=staging)
+        return run_stage("clean", [raw], ShardJob(index, PipelineConfig(clean=config), context, None))
 
     english = "The council approved the new budget on Monday after a long debate about schools, roads and the future of the old harbour district. " * 3
     rows = [RawDocument(origin="a", text=english).to_row(), RawDocument(origin="b", text="Too short.").to_row()]

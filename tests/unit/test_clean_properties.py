@@ -6,9 +6,15 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tasks.clean import clean_document, clean_text, extract_byline, join_paragraphs, split_sentences
 from tasks.config import CleanConfig
 from tasks.records import CleanDocument, RawDocument, Rejection, RejectReason
+from tasks.stages.clean import (
+    clean_document,
+    clean_text,
+    extract_byline,
+    join_paragraphs,
+    split_sentences,
+)
 
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
                              suppress_health_check=[HealthCheck.too_slow])

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.config import InputConfig, SUPPORTED_EXTENSIONS, TableColumns
-from tasks.ingest import list_inputs, normalise_date, read_records, split_authors
-from tasks.records import RawDocument, RejectReason, Rejection
+from tasks.config import SUPPORTED_EXTENSIONS, InputConfig, TableColumns
+from tasks.records import RawDocument, Rejection, RejectReason
+from tasks.stages.ingest import list_inputs, normalise_date, read_records, split_authors
 
 CONFIG = InputConfig()
 
@@ -219,7 +219,7 @@ def test_a_trailing_recursive_glob_visits_each_folder_once(tree: Path, monkeypat
             visits.append(str(Path(dirpath)))
             yield dirpath, dirnames, filenames
 
-    monkeypatch.setattr("tasks.ingest.os.walk", counting_walk)
+    monkeypatch.setattr("tasks.stages.ingest.listing.os.walk", counting_walk)
     files, rejected = list_inputs([str(tree / pattern)], SUPPORTED_EXTENSIONS)
     assert rejected == [] and len(visits) == len(set(visits)), sorted(visits)
     if pattern.startswith("**"):
@@ -284,7 +284,7 @@ CHINESE_PARAGRAPHS = [
 
 
 def test_a_chinese_first_paragraph_is_no_headline(tmp_path: Path):
-    from tasks.ingest import split_headline
+    from tasks.stages.ingest import split_headline
 
     # Chinese has no spaces: a paragraph is one whitespace "word", but dozens of words.
     text = "\n".join(CHINESE_PARAGRAPHS) + "\n"
@@ -397,8 +397,8 @@ def test_latin1_text_is_decoded(tmp_path: Path):
 
 
 def test_a_stray_nul_is_dropped_and_the_file_kept(tmp_path: Path):
-    from tasks.clean import clean_document
     from tasks.config import CleanConfig
+    from tasks.stages.clean import clean_document
 
     article = " ".join(PARAGRAPHS)
     txt = tmp_path / "nul.txt"
@@ -636,7 +636,7 @@ def test_jsonl_is_lazy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path.write_text(json.dumps({"text": "one"}) + "\n" + json.dumps({"text": "two"}) + "\n")
     calls = []
     real_loads = json.loads
-    monkeypatch.setattr("tasks.ingest.json.loads", lambda text: calls.append(text) or real_loads(text))
+    monkeypatch.setattr("tasks.stages.ingest.readers.json.loads", lambda text: calls.append(text) or real_loads(text))
     stream = read_records(path, CONFIG)
     assert next(stream).text == "one"
     assert len(calls) == 1  # the second line is not parsed until it is asked for
@@ -782,7 +782,7 @@ def test_folder_is_not_a_record_file(tmp_path: Path):
 
 
 def test_excluded_names_are_not_read(tmp_path):
-    from tasks.ingest import without_excluded
+    from tasks.stages.ingest import without_excluded
 
     files = [tmp_path / "README.md", tmp_path / "story.md", tmp_path / "LICENSE.txt"]
     assert without_excluded(files, ["README*", "LICENSE*"]) == [tmp_path / "story.md"]
@@ -791,9 +791,9 @@ def test_excluded_names_are_not_read(tmp_path):
 def test_ingest_files_cuts_bounded_shards_and_carries_rejections(tmp_path: Path):
     from dataclasses import fields
 
-    from tasks.ingest import GROUP_STRIDE, ingest_files
+    from tasks.dataset.staging import read_shard
     from tasks.records import RAW_SCHEMA
-    from tasks.staging import read_shard
+    from tasks.stages.ingest import GROUP_STRIDE, ingest_files
 
     feed = tmp_path / "feed.jsonl"
     feed.write_text("".join(json.dumps({"text": f"article {i}"}) + "\n" for i in range(5)) + "{broken\n")

@@ -7,7 +7,7 @@ import pytest
 from tasks.config import Target, load_config, resolve_resource
 from tasks.models.encoder import PACKAGED_MINILM, Span, get_encoder, token_budget_batches
 from tasks.models.heads import LinearHead, load_linear_head, opinion_weighted_mean
-from tasks.targets import TargetMatcher
+from tasks.stages.targets import TargetMatcher
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_shipped_linear_heads_read_clear_cases(encoder):
 
 
 def test_default_tuned_stance_head_rides_along_the_encoder_pass(encoder):
-    from tasks.encode import tuned_stance_head
+    from tasks.stages.encode import tuned_stance_head
 
     config = load_config()
     head = tuned_stance_head(config.stance.head, encoder)
@@ -136,8 +136,8 @@ def test_tuned_head_sees_the_same_states_in_training_and_in_the_pipeline(encoder
     padded batches. Both must give one mention the same probabilities."""
     import torch
 
-    from tasks.encode import tuned_stance_head
-    from tasks.models.finetune_stance import mention_data, predict_logits
+    from tasks.stages.encode import tuned_stance_head
+    from tasks.training.finetune_stance import mention_data, predict_logits
 
     head = tuned_stance_head(load_config().stance.head, encoder)
     assert TWO_TARGETS[15:22] == "Germany" and TWO_TARGETS[53:59] == "Russia"
@@ -154,7 +154,7 @@ def test_tuned_head_sees_the_same_states_in_training_and_in_the_pipeline(encoder
 
 
 def test_a_mention_truncated_away_says_nothing_to_the_tuned_head():
-    from tasks.encode import tuned_stance_head
+    from tasks.stages.encode import tuned_stance_head
 
     short = get_encoder(PACKAGED_MINILM, 16, 2048)  # 16 tokens: the mention below falls outside
     head = tuned_stance_head(load_config().stance.head, short)
@@ -185,7 +185,7 @@ def test_faster_encoder_paths_keep_parity_with_fp32(encoder, precision, backend,
 
 
 def test_the_onnx_graph_cannot_feed_the_tuned_head():
-    from tasks.encode import tuned_stance_head
+    from tasks.stages.encode import tuned_stance_head
 
     onnx = get_encoder(PACKAGED_MINILM, 256, 2048, backend="onnx")
     with pytest.raises(ValueError, match="encoder.backend = 'torch'"):

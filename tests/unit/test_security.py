@@ -160,6 +160,8 @@ def project_objects(kind: type) -> dict[str, object]:
         for name, value in vars(module).items():
             if isinstance(value, kind):
                 found.setdefault(f"{value.__module__}.{name}", value)
+            elif isinstance(value, dict):  # a registry, such as the stage tasks by stage name
+                found.update({f"{module.__name__}.{name}[{key!r}]": item for key, item in value.items() if isinstance(item, kind)})
     return found
 
 
@@ -443,7 +445,7 @@ def test_local_dask_cluster_binds_loopback_without_a_dashboard():
 
 
 def test_inside_refuses_parent_absolute_and_symlink_escapes(tmp_path):
-    from tasks.write import inside
+    from tasks.dataset.output import inside
 
     root = tmp_path / "out"
     root.mkdir()
@@ -458,7 +460,7 @@ def test_inside_refuses_parent_absolute_and_symlink_escapes(tmp_path):
 
 
 def context_for(tmp_path: Path, run_id: str | None = None):
-    from tasks.write import RunContext
+    from tasks.dataset.output import RunContext
 
     return RunContext(run_id=run_id or str(uuid.uuid4()), started_at=datetime(2024, 5, 6, 23, 30, tzinfo=timezone.utc),
                       output_root=str(tmp_path / "out"), config_sha256="0" * 64, staging=str(tmp_path / "out" / "_staging" / "run"))
@@ -483,7 +485,7 @@ def test_run_context_paths_stay_inside_the_root_and_name_only_table_part_run_and
 def test_document_values_never_steer_where_a_table_is_written(tmp_path, monkeypatch):
     """A shard whose origin/title/source/url are path-like lands exactly where the run's
     id and the part number say, and nothing is written outside the output root."""
-    from tasks.write import write_table
+    from tasks.dataset.output import write_table
 
     monkeypatch.chdir(tmp_path)
     context = context_for(tmp_path)
@@ -510,7 +512,7 @@ def test_relative_path_reads_nothing_but_the_table_part_run_id_and_date():
     import inspect
     import textwrap
 
-    from tasks.write import RunContext
+    from tasks.dataset.output import RunContext
 
     tree = ast.parse(textwrap.dedent(inspect.getsource(RunContext.relative_path)))
     function = tree.body[0]

@@ -8,13 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.config import SummaryConfig
-from tasks.deduplicate import deduplicate_shard
-from tasks.encode import column_vectors, row_ranges, vector_column
-from tasks.rejected import collect_rejected
-from tasks.stance import document_stance
-from tasks.staging import read_shard, write_parquet_atomic, write_shard
-from tasks.summarize import select_summary_sentences, summarize_sentences
-from tasks.write import join_documents
+from tasks.dataset.deduplicate import deduplicate_shard
+from tasks.arrow import column_vectors, row_ranges, vector_column
+from tasks.dataset.rejected import collect_rejected
+from tasks.stages.stance import document_stance
+from tasks.dataset.staging import read_shard, write_parquet_atomic, write_shard
+from tasks.stages.summarize import select_summary_sentences, summarize_sentences
+from tasks.stages.write import join_documents
 from tests.conftest import REPO_ROOT
 
 
@@ -69,7 +69,7 @@ def test_a_single_mildly_leaning_neutral_mention_stays_neutral():
 def test_praise_and_criticism_of_two_targets_aggregate_per_target():
     """Hand-written mention probabilities: two mentions praise A, one mention criticises B,
     with a neutral mention of each; A is favor, B against, each with its own evidence."""
-    from tasks.stance import classify_stances
+    from tasks.stages.stance import classify_stances
 
     sentences = pa.table({"doc_id": ["d"] * 4, "sentence_index": pa.array([0, 1, 2, 3], pa.int32()),
                           "text": ["A did well.", "A and B met.", "B failed badly.", "A was praised."]})
@@ -130,7 +130,7 @@ def test_join_documents_keeps_order_and_list_columns():
 
 def test_classify_stances_groups_mentions_by_document_and_target():
     from tasks.models.heads import LinearHead
-    from tasks.stance import classify_stances, mention_features, sentence_rows
+    from tasks.stages.stance import classify_stances, mention_features, sentence_rows
 
     # A head that reads the first feature as the stance: negative -> against, positive -> favor.
     head = LinearHead(np.array([[-9.0, 0, 0, 0, 0, 0], [0.0] * 6, [9.0, 0, 0, 0, 0, 0]], np.float32), np.zeros(3, np.float32),
@@ -158,10 +158,10 @@ def test_a_sentence_that_starts_with_by_can_be_summarised():
 
 
 def test_a_chinese_document_has_summary_candidates():
-    from tasks.clean import clean_document
+    from tasks.stages.clean import clean_document
     from tasks.config import CleanConfig
     from tasks.records import RawDocument
-    from tasks.summarize import summary_candidates
+    from tasks.stages.summarize import summary_candidates
 
     chinese = ("市议会周二晚间投票批准沿东码头修建新的防洪墙，结束了三年多来一直困扰该镇的争论。"
                "支持者表示，这堵墙将比现在的海滨长廊高出两米，是保护去年冬季风暴中被淹的两百户房屋的唯一现实办法。"
@@ -188,8 +188,8 @@ def test_praise_of_one_target_and_blame_of_another_in_one_article(head):
     """The shipped heads, end to end from the encoder: favor Germany, against Russia, with
     evidence sentences that mention each."""
     from tasks.config import load_config
-    from tasks.encode import encode_documents
-    from tasks.stance import classify_stances, mention_probabilities
+    from tasks.stages.encode import encode_documents
+    from tasks.stages.stance import classify_stances, mention_probabilities
 
     if not (REPO_ROOT / head).is_dir():
         pytest.skip(f"{head} is not trained in this checkout")

@@ -19,7 +19,7 @@ from tasks.evaluation.summaries import (
     reference_lines,
     rouge_f,
 )
-from tasks.summarize import (
+from tasks.stages.summarize import (
     METHOD,
     looks_like_caption,
     select_summary_sentences,

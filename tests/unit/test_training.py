@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tasks.evaluation.classification import classification_report
-from tasks.models.finetune_stance import FinetuneSettings, expected_calibration_error
+from tasks.training.finetune_stance import FinetuneSettings, expected_calibration_error
 from tasks.models.heads import load_linear_head, read_card
-from tasks.models.train_heads import (
+from tasks.training.train_heads import (
     featurise,
     load_training_data,
     pipeline_encoder,
@@ -17,7 +17,7 @@ from tasks.models.train_heads import (
     train_linear_heads,
     train_tuned_stance,
 )
-from tasks.models.newsmtsc import read_newsmtsc
+from tasks.training.newsmtsc import read_newsmtsc
 from tests.conftest import NEWSMTSC
 
 pytestmark = pytest.mark.skipif(not NEWSMTSC.is_dir(), reason="NewsMTSC is read from ../shared/data/newsmtsc")

@@ -1,0 +1,1 @@
+"""The dataset's bookkeeping: staging, the shard cache, commits, recovery, accounting and run records."""

@@ -1,0 +1,96 @@
+"""Stance stage: a stance probability for each target mention, then one stance per
+document and target from all its mentions, with the sentence that shows it best.
+
+A linear head reads the mention's pooled encoder features here; a tuned head has
+already run inside the encoder pass (it shares its lower layers) and left its
+probabilities in the mentions table's `stance_probs` column."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from tasks.config import PipelineConfig, resolve_resource
+from tasks.arrow import column_vectors
+from tasks.stages.encode import STANCE_PROBS
+from tasks.models.heads import cached_head, opinion_weighted_mean, read_card
+from tasks.records import StageOutput
+
+NEUTRAL = "neutral"
+
+
+def sentence_rows(sentences: pa.Table, mentions: pa.Table) -> list[int]:
+    """For each mention, the row of its sentence in the sentences table."""
+    row_of = {key: row for row, key in enumerate(zip(sentences.column("doc_id").to_pylist(), sentences.column("sentence_index").to_pylist()))}
+    return [row_of[key] for key in zip(mentions.column("doc_id").to_pylist(), mentions.column("sentence_index").to_pylist())]
+
+
+def mention_features(sentences: pa.Table, mentions: pa.Table, rows: list[int]) -> np.ndarray:
+    """sentence embedding + mention span + mention window, one row per mention."""
+    return np.hstack([
+        column_vectors(sentences, "embedding")[rows],
+        column_vectors(mentions, "span_embedding"),
+        column_vectors(mentions, "window_embedding"),
+    ])
+
+
+def document_stance(probs: np.ndarray, labels: list[str]) -> tuple[str, float, np.ndarray, int]:
+    """Aggregate one target's mention probabilities in one document (see
+    `opinion_weighted_mean`). Returns (label, confidence = the label's aggregate
+    probability, the aggregate probabilities, row of the mention most sure of the label)."""
+    mean = opinion_weighted_mean(probs, labels.index(NEUTRAL))
+    column = int(np.argmax(mean))
+    return labels[column], float(mean[column]), mean, int(np.argmax(probs[:, column]))
+
+
+def stances_schema(labels: list[str]) -> pa.Schema:
+    return pa.schema([
+        ("doc_id", pa.string()), ("target", pa.string()), ("label", pa.string()), ("confidence", pa.float32()),
+        ("n_mentions", pa.int32()), ("evidence", pa.string()), ("evidence_sentence", pa.int32()),
+        *[(f"p_{label}", pa.float32()) for label in labels],
+    ])
+
+
+def mention_probabilities(sentences: pa.Table, mentions: pa.Table, config: PipelineConfig) -> tuple[np.ndarray, list[str]]:
+    """(probabilities per mention, their labels) from the configured backend: a tuned head
+    (already run in the encoder pass), a linear head, or an NLI model over each mention's
+    sentence and target, batched across the shard's documents and targets."""
+    if config.stance.kind == "nli":
+        from tasks.models.backends import nli_stance
+
+        model = nli_stance(config)
+        texts = sentences.column("text").to_pylist()
+        premises = [texts[row] for row in sentence_rows(sentences, mentions)] if mentions.num_rows else []
+        return model.predict_proba(premises, mentions.column("target").to_pylist()), model.labels
+    if STANCE_PROBS in mentions.column_names:
+        return column_vectors(mentions, STANCE_PROBS), read_card(resolve_resource(config.stance.head))["labels"]
+    head = cached_head(config.stance.head)
+    if not mentions.num_rows:
+        return np.zeros((0, len(head.labels)), np.float32), head.labels
+    return head.predict_proba(mention_features(sentences, mentions, sentence_rows(sentences, mentions))), head.labels
+
+
+def classify_stances(sentences: pa.Table, mentions: pa.Table, probs: np.ndarray, labels: list[str]) -> pa.Table:
+    """One row per document and target mentioned in it, from per-mention probabilities."""
+    schema = stances_schema(labels)
+    if not mentions.num_rows:
+        return schema.empty_table()
+    rows = sentence_rows(sentences, mentions)
+    texts = sentences.column("text").to_pylist()
+    indexes = mentions.column("sentence_index").to_pylist()
+    groups: dict[tuple[str, str], list[int]] = {}
+    for mention, key in enumerate(zip(mentions.column("doc_id").to_pylist(), mentions.column("target").to_pylist())):
+        groups.setdefault(key, []).append(mention)
+    out = []
+    for (doc_id, target), group in groups.items():
+        label, confidence, mean, best = document_stance(probs[group], labels)
+        evidence = group[best]
+        out.append({"doc_id": doc_id, "target": target, "label": label, "confidence": confidence, "n_mentions": len(group),
+                    "evidence": texts[rows[evidence]], "evidence_sentence": indexes[evidence],
+                    **{f"p_{name}": float(mean[k]) for k, name in enumerate(labels)}})
+    return pa.Table.from_pylist(out, schema=schema)
+
+
+def stance_shard(sentences: pa.Table, mentions: pa.Table, config: PipelineConfig) -> StageOutput:
+    """The stance stage over a shard's encoded sentences and target mentions."""
+    probs, labels = mention_probabilities(sentences, mentions, config)
+    return StageOutput(classify_stances(sentences, mentions, probs, labels))

@@ -1,0 +1,1 @@
+"""Training the project's heads (newsflow train): never run by a pipeline stage."""
