@@ -4,6 +4,7 @@
 
 Reads the founding seed (../shared/seeds/) and the project's samples; prints
 milliseconds per article for each step. A measurement, never part of the tests."""
+
 from __future__ import annotations
 
 import argparse
@@ -46,16 +47,22 @@ def main() -> None:
     raw = articles()
     texts = [clean_text(r.text) for r in raw]
     config = CleanConfig()
-    print(json.dumps({
-        "articles": len(raw), "mean_words": round(sum(len(t.split()) for t in texts) / len(texts)),
-        "ms_per_article": {
-            "clean_text": per_article_ms(clean_text, [r.text for r in raw], repeat),
-            "extract_byline": per_article_ms(extract_byline, texts, repeat),
-            "split_sentences": per_article_ms(split_sentences, texts, repeat),
-            "detect_language": per_article_ms(detect_language, texts, repeat),
-            "clean_document": per_article_ms(lambda r: clean_document(r, config), raw, repeat),
-        },
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "articles": len(raw),
+                "mean_words": round(sum(len(t.split()) for t in texts) / len(texts)),
+                "ms_per_article": {
+                    "clean_text": per_article_ms(clean_text, [r.text for r in raw], repeat),
+                    "extract_byline": per_article_ms(extract_byline, texts, repeat),
+                    "split_sentences": per_article_ms(split_sentences, texts, repeat),
+                    "detect_language": per_article_ms(detect_language, texts, repeat),
+                    "clean_document": per_article_ms(lambda r: clean_document(r, config), raw, repeat),
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ For each way: sentences per second over the cleaned articles' sentences (best of
 many document sentiment labels and document stance labels differ from torch fp32's
 (stance with the tuned head where the way can run it, else the linear head). A
 measurement, never part of the tests."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 from stance_cost import ROOT, cleaned_documents
 
-from tasks.config import PipelineConfig, load_config
 from tasks.arrow import column_vectors
+from tasks.config import PipelineConfig, load_config
 from tasks.stages.encode import encode_documents
 from tasks.stages.sentiment import classify_sentiment, sentence_probabilities
 from tasks.stages.stance import classify_stances, mention_probabilities
@@ -65,10 +66,14 @@ def main() -> None:
             base_vectors = reference[load_config().stance.head][0]
         cosine = np.sum(vectors * base_vectors, axis=1)
         report[name] = {
-            "sentences": int(len(vectors)), "sentences_per_s": round(sentences_per_second(documents, config, args.repeat), 1),
-            "cosine_to_fp32_min": round(float(cosine.min()), 6), "cosine_to_fp32_mean": round(float(cosine.mean()), 6),
-            "sentiment_labels_changed": sum(a != b for a, b in zip(sentiment, base_sentiment)), "documents": len(sentiment),
-            "stance_labels_changed": sum(a != b for a, b in zip(stance, base_stance)), "stances": len(stance),
+            "sentences": int(len(vectors)),
+            "sentences_per_s": round(sentences_per_second(documents, config, args.repeat), 1),
+            "cosine_to_fp32_min": round(float(cosine.min()), 6),
+            "cosine_to_fp32_mean": round(float(cosine.mean()), 6),
+            "sentiment_labels_changed": sum(a != b for a, b in zip(sentiment, base_sentiment)),
+            "documents": len(sentiment),
+            "stance_labels_changed": sum(a != b for a, b in zip(stance, base_stance)),
+            "stances": len(stance),
             "stance_head": config.stance.head,
         }
     print(json.dumps(report, indent=2))

@@ -23,6 +23,7 @@ Rows (each optional through --rows):
 The sentences of the encoder, peer and naive rows are exactly those the pipeline wrote
 to its `sentences` table, so the pipeline row runs first; every other row then runs in a
 fresh process of its own. Never part of the tests."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import psutil
@@ -139,11 +141,19 @@ def run_pipeline(corpus: Path, output: Path, config: str | None, settings: list[
     record = read_run_records(output)[0]  # the output folder is the harness's own: its only run
     sentences = int(record["counts"].get("encode", 0))
     return {
-        "wall_s": round(wall, 2), "documents": record["n_kept"], "read": record["n_read"], "rejected": record["n_rejected"],
-        "sentences": sentences, "shards": len({o["path"] for o in record["outputs"] if o["table"] == "documents"}),
-        "documents_per_s": round(record["n_kept"] / wall, 2), "sentences_per_s": round(sentences / wall, 1),
-        "stage_seconds": record["stage_seconds"], "flow_duration_s": record["duration_s"],
-        "peak_rss_mb": round(peak[0] / 2**20), "peak_rss_cli_mb": round(peak[1] / 2**20), "task_runs": count_task_runs(prefect_home, record["run_id"]),
+        "wall_s": round(wall, 2),
+        "documents": record["n_kept"],
+        "read": record["n_read"],
+        "rejected": record["n_rejected"],
+        "sentences": sentences,
+        "shards": len({o["path"] for o in record["outputs"] if o["table"] == "documents"}),
+        "documents_per_s": round(record["n_kept"] / wall, 2),
+        "sentences_per_s": round(sentences / wall, 1),
+        "stage_seconds": record["stage_seconds"],
+        "flow_duration_s": record["duration_s"],
+        "peak_rss_mb": round(peak[0] / 2**20),
+        "peak_rss_cli_mb": round(peak[1] / 2**20),
+        "task_runs": count_task_runs(prefect_home, record["run_id"]),
         "precision": record["models"].get("encoder", {}).get("precision"),
         "rss_timeline_mb": timeline,
     }
@@ -197,8 +207,12 @@ def run_naive(sentences: Sentences, model_path: Path, limit: int) -> dict[str, A
 
 
 def rates(seconds: float, sentences: Sentences) -> dict[str, Any]:
-    return {"seconds": round(seconds, 2), "sentences": len(sentences.texts), "sentences_per_s": round(len(sentences.texts) / seconds, 1),
-            "documents_per_s": round(sentences.n_docs / seconds, 2)}
+    return {
+        "seconds": round(seconds, 2),
+        "sentences": len(sentences.texts),
+        "sentences_per_s": round(len(sentences.texts) / seconds, 1),
+        "documents_per_s": round(sentences.n_docs / seconds, 2),
+    }
 
 
 # ---- hardware limit -------------------------------------------------------------------
@@ -237,9 +251,14 @@ def run_hardware(sentences: Sentences, config: PipelineConfig, precision: str) -
     fp32, fp32_onednn, bf16 = gemm_gflops(torch.float32), gemm_gflops(torch.float32, onednn=True), gemm_gflops(torch.bfloat16)
     flops = encoder_flops_per_document(sentences, config)  # after the GEMMs: it imports the pipeline
     rate = bf16 if precision == "bf16" else max(fp32, fp32_onednn)
-    return {"gemm_fp32_matmul_gflops": fp32, "gemm_fp32_onednn_gflops": fp32_onednn, "gemm_bf16_gflops": bf16,
-            "encoder_gflop_per_document": round(flops / 1e9, 2), "precision": precision,
-            "bound_documents_per_s": round(rate * 1e9 / flops, 1)}
+    return {
+        "gemm_fp32_matmul_gflops": fp32,
+        "gemm_fp32_onednn_gflops": fp32_onednn,
+        "gemm_bf16_gflops": bf16,
+        "encoder_gflop_per_document": round(flops / 1e9, 2),
+        "precision": precision,
+        "bound_documents_per_s": round(rate * 1e9 / flops, 1),
+    }
 
 
 # ---- report ----------------------------------------------------------------------------
@@ -259,9 +278,17 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "python": platform.python_version()}
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor()
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
 
 
 def table(results: dict[str, Any]) -> str:
@@ -269,20 +296,27 @@ def table(results: dict[str, Any]) -> str:
     if "pipeline" in results:
         p = results["pipeline"]
         stages = ", ".join(f"{k} {v:.1f}" for k, v in p["stage_seconds"].items())
-        lines.append(f"| full `newsflow run` ({p['precision']}) | {p['wall_s']:.1f} | {p['sentences_per_s']:.0f} | {p['documents_per_s']:.1f} | "
-                     f"{p['peak_rss_mb']} | {p['documents']} docs, {p['sentences']} sentences, {p['shards']} shards, "
-                     f"{p['task_runs']} task runs; task s: {stages} |")
-    for row, label in (("encoder", "encoder alone, pipeline batching"), ("peer", "sentence-transformers encode(batch_size=32)"),
-                       ("naive", "one forward per sentence")):
+        lines.append(
+            f"| full `newsflow run` ({p['precision']}) | {p['wall_s']:.1f} | {p['sentences_per_s']:.0f} | {p['documents_per_s']:.1f} | "
+            f"{p['peak_rss_mb']} | {p['documents']} docs, {p['sentences']} sentences, {p['shards']} shards, "
+            f"{p['task_runs']} task runs; task s: {stages} |"
+        )
+    for row, label in (
+        ("encoder", "encoder alone, pipeline batching"),
+        ("peer", "sentence-transformers encode(batch_size=32)"),
+        ("naive", "one forward per sentence"),
+    ):
         if row in results:
             r = results[row]
             docs = f"{r['documents_per_s']:.1f}" if "documents_per_s" in r else ""
             lines.append(f"| {label} | {r['seconds']:.1f} | {r['sentences_per_s']:.0f} | {docs} |  | {r['sentences']} sentences |")
     if "hardware" in results:
         h = results["hardware"]
-        lines.append(f"| hardware bound ({h['precision']}) |  |  | {h['bound_documents_per_s']:.1f} |  | GEMM fp32 {h['gemm_fp32_matmul_gflops']:.0f} "
-                     f"(oneDNN {h['gemm_fp32_onednn_gflops']:.0f}), bf16 {h['gemm_bf16_gflops']:.0f} GFLOP/s; "
-                     f"{h['encoder_gflop_per_document']:.1f} GFLOP per document |")
+        lines.append(
+            f"| hardware bound ({h['precision']}) |  |  | {h['bound_documents_per_s']:.1f} |  | GEMM fp32 {h['gemm_fp32_matmul_gflops']:.0f} "
+            f"(oneDNN {h['gemm_fp32_onednn_gflops']:.0f}), bf16 {h['gemm_bf16_gflops']:.0f} GFLOP/s; "
+            f"{h['encoder_gflop_per_document']:.1f} GFLOP per document |"
+        )
     lines.append("")
     lines.append("ratios: " + ", ".join(f"{k} {v}" for k, v in results["ratios"].items()))
     return "\n".join(lines)
@@ -308,8 +342,20 @@ def measure_row(row: str, sentences: Sentences, config: PipelineConfig, model_pa
 def measure_in_subprocess(row: str, sentences_file: Path, args: argparse.Namespace, model_path: Path, precision: str) -> dict[str, Any]:
     """Each row in a fresh process: no row inherits another's threads, caches or allocator
     settings, and the peer runs as a user's script would."""
-    command = [sys.executable, __file__, "--measure", row, "--sentences", str(sentences_file), "--model-path", str(model_path),
-               "--naive-sentences", str(args.naive_sentences), "--precision", precision]
+    command = [
+        sys.executable,
+        __file__,
+        "--measure",
+        row,
+        "--sentences",
+        str(sentences_file),
+        "--model-path",
+        str(model_path),
+        "--naive-sentences",
+        str(args.naive_sentences),
+        "--precision",
+        precision,
+    ]
     command += ["--config", args.config] if args.config else []
     for setting in args.settings:
         command += ["--set", setting]
@@ -348,8 +394,13 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.models.encoder import model_folder  # the parent measures nothing itself
 
     corpus = ensure_corpus(args.docs, args.corpus)
-    results: dict[str, Any] = {"corpus": str(corpus), "docs_requested": args.docs, "machine": machine(), "config": args.config or "configs/default.toml",
-                               "settings": args.settings}
+    results: dict[str, Any] = {
+        "corpus": str(corpus),
+        "docs_requested": args.docs,
+        "machine": machine(),
+        "config": args.config or "configs/default.toml",
+        "settings": args.settings,
+    }
     with tempfile.TemporaryDirectory(prefix="nf-harness-") as scratch:
         output = Path(scratch) / "output"
         results["pipeline"] = run_pipeline(corpus, output, args.config, args.settings)  # always: it yields the sentences

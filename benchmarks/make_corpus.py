@@ -17,6 +17,7 @@ deliberate duplicate that the run rejects).
 
     python benchmarks/make_corpus.py --docs 500   # -> benchmarks/corpus/500
 """
+
 from __future__ import annotations
 
 import argparse
@@ -119,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(sample, samples / sample.name)
             copied += 1
 
-    print(json.dumps({"docs": args.docs, "sample_files": copied, "sentences": total_sentences,
-                      "words": total_words, "out": str(out)}))
+    print(json.dumps({"docs": args.docs, "sample_files": copied, "sentences": total_sentences, "words": total_words, "out": str(out)}))
     return 0
 
 

@@ -7,6 +7,7 @@ compared with an uninterrupted run's, and their results row for row. Writes JSON
 Each run is a fresh CLI process with its own Prefect home (ephemeral server), default
 config. Never part of the tests (tests/integration/test_crash_and_rerun.py checks the
 behaviour on a small corpus)."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from harness import ensure_corpus  # noqa: E402  (this folder, on the path as the script's own)
+
 from tasks.dataset.run_record import read_run_records  # noqa: E402
 from tests.cli_runs import kill_after_finished_shards, labelled_results, log_tail, start_cli_run  # noqa: E402
 
@@ -46,10 +48,14 @@ def main() -> None:
     identical = all(a.equals(b) for a, b in zip(labelled_results(work / "out"), labelled_results(work / "full")))
     records = read_run_records(work / "out")
     report = {
-        "docs": args.docs, "killed_after_s": round(killed_at, 1), "shards_finished_at_kill": from_cache,
-        "resumed_run_s": round(resumed, 1), "uninterrupted_run_s": round(full, 1),
+        "docs": args.docs,
+        "killed_after_s": round(killed_at, 1),
+        "shards_finished_at_kill": from_cache,
+        "resumed_run_s": round(resumed, 1),
+        "uninterrupted_run_s": round(full, 1),
         "killed_plus_resumed_over_uninterrupted": round((killed_at + resumed) / full, 3),
-        "identical_results": identical, "statuses": sorted(r["status"] for r in records),
+        "identical_results": identical,
+        "statuses": sorted(r["status"] for r in records),
         "resumed_cache": next(r["cache"] for r in records if r["status"] == "completed"),
     }
     out = REPO / "benchmarks" / "results" / f"resume-{args.docs}.json"

@@ -5,6 +5,7 @@ plus the tuned head's own layers over sentences that mention a target) and the s
 
 Cleans the articles once, then times encode + stance with the frozen (linear) head and
 with the tuned head, best of `--repeat`. A measurement, never part of the tests."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,11 +15,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tasks.stages.clean import clean_document
 from tasks.config import CleanConfig, InputConfig, load_config
+from tasks.records import CleanDocument, RawDocument
+from tasks.stages.clean import clean_document
 from tasks.stages.encode import encode_documents
 from tasks.stages.ingest import list_inputs, read_records
-from tasks.records import CleanDocument, RawDocument
 from tasks.stages.stance import classify_stances, mention_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +45,13 @@ def time_head(documents: pa.Table, head: str, repeat: int) -> dict:
         classify_stances(sentences, mentions, probs, labels)
         best_encode, best_stance = min(best_encode, encoded - started), min(best_stance, time.perf_counter() - encoded)
     n = documents.num_rows
-    return {"documents": n, "sentences": sentences.num_rows, "mentions": mentions.num_rows,
-            "encode_ms_per_doc": round(1000 * best_encode / n, 2), "stance_ms_per_doc": round(1000 * best_stance / n, 2)}
+    return {
+        "documents": n,
+        "sentences": sentences.num_rows,
+        "mentions": mentions.num_rows,
+        "encode_ms_per_doc": round(1000 * best_encode / n, 2),
+        "stance_ms_per_doc": round(1000 * best_stance / n, 2),
+    }
 
 
 def main() -> None:

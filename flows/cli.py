@@ -7,6 +7,7 @@ terminal they are tables whose ids are never cut. Commands that only read files 
 `runs`, `show`, a config error) import neither torch nor transformers: the pipeline, the
 models and the Parquet readers are imported inside the commands that use them
 (tests/unit/test_light_imports.py)."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,7 @@ def newsflow() -> None:
     """newsflow: batch NLP for news on Prefect."""
 
 
-def collect_overrides(inputs: list[str], output: str | None, shard_size: int | None, settings: list[str],
-                      reanalyze: bool = False) -> dict[str, Any]:
+def collect_overrides(inputs: list[str], output: str | None, shard_size: int | None, settings: list[str], reanalyze: bool = False) -> dict[str, Any]:
     overrides: dict[str, Any] = dict(parse_override(s) for s in settings)
     if inputs:
         overrides["input.paths"] = inputs
@@ -65,8 +65,15 @@ def tsv_value(value: Any) -> str:
     return " ".join(text.replace("\t", " ").splitlines())
 
 
-def print_listing(title: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]], *, ids: tuple[str, ...] = (),
-                  shown: dict[str, Callable[[Any], str]] | None = None, empty: str = "") -> None:
+def print_listing(
+    title: str,
+    columns: list[tuple[str, str]],
+    rows: list[dict[str, Any]],
+    *,
+    ids: tuple[str, ...] = (),
+    shown: dict[str, Callable[[Any], str]] | None = None,
+    empty: str = "",
+) -> None:
     """Rows on stdout. `columns`: (key, table header) pairs; a pipe or a file gets a header row
     of the keys and one tab-separated line per row, values in full; a terminal gets a table
     (values as `shown` formats them) in which no cell is cut short: an id column keeps its
@@ -157,7 +164,9 @@ def load_or_exit(config: Path | None, settings: list[str]) -> tuple[dict[str, An
 
 @app.command()
 def train(
-    train_data: Path | None = typer.Option(None, "--train", help="NewsMTSC-format JSONL to train on (default: train.jsonl in $NEWSFLOW_NEWSMTSC, else in data/newsmtsc)"),
+    train_data: Path | None = typer.Option(
+        None, "--train", help="NewsMTSC-format JSONL to train on (default: train.jsonl in $NEWSFLOW_NEWSMTSC, else in data/newsmtsc)"
+    ),
     dev_data: Path | None = typer.Option(None, "--dev", help="NewsMTSC-format JSONL to select on, never trained on (default: dev.jsonl beside train.jsonl)"),
     out: Path = typer.Option(TRAINED_HEADS, "--out", help="folder that receives one sub-folder per head"),
     finetune: bool = typer.Option(False, "--finetune", help="fine-tune the stance head's top layers instead of the linear heads"),
@@ -180,8 +189,9 @@ def train(
     from flows.train import train_heads_flow
 
     try:
-        report = train_heads_flow(str(train_data), str(dev_data), str(out), finetune=finetune, seed=seed, threads=threads,
-                                  limit=limit, epochs=epochs, layers=layers)
+        report = train_heads_flow(
+            str(train_data), str(dev_data), str(out), finetune=finetune, seed=seed, threads=threads, limit=limit, epochs=epochs, layers=layers
+        )
     except Exception as exc:  # noqa: BLE001  (the flow has logged the traceback)
         console.print(f"[red]training failed:[/red] {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from None
@@ -189,8 +199,12 @@ def train(
         print(json.dumps(report, indent=2))
         return
     rows = [{"head": name, "dev_macro_f1": metrics["dev_macro_f1"], "dev_accuracy": metrics["dev_accuracy"]} for name, metrics in report.items()]
-    print_listing(f"heads written under {out}", [("head", "head"), ("dev_macro_f1", "dev macro-F1"), ("dev_accuracy", "dev accuracy")], rows,
-                  shown={"dev_macro_f1": "{:.3f}".format, "dev_accuracy": "{:.3f}".format})
+    print_listing(
+        f"heads written under {out}",
+        [("head", "head"), ("dev_macro_f1", "dev macro-F1"), ("dev_accuracy", "dev accuracy")],
+        rows,
+        shown={"dev_macro_f1": "{:.3f}".format, "dev_accuracy": "{:.3f}".format},
+    )
 
 
 evaluate_app = typer.Typer(no_args_is_help=True, help="Measure stance, sentiment or summaries on labelled data (a Prefect flow).")
@@ -232,24 +246,35 @@ def print_metrics(metrics: dict[str, Any]) -> None:
 
 
 @evaluate_app.command("stance")
-def evaluate_stance_command(data: Path = DATA_OPTION, config: Path | None = CONFIG_OPTION, settings: list[str] = SET_OPTION,
-                            as_json: bool = JSON_OPTION) -> None:
+def evaluate_stance_command(
+    data: Path = DATA_OPTION, config: Path | None = CONFIG_OPTION, settings: list[str] = SET_OPTION, as_json: bool = JSON_OPTION
+) -> None:
     """Stance toward each row's mention, NewsMTSC format (mention, polarity -1/0/1, from, to, sentence)."""
     run_evaluation("stance", data, config, settings, as_json, {})
 
 
 @evaluate_app.command("sentiment")
-def evaluate_sentiment_command(data: Path = DATA_OPTION, config: Path | None = CONFIG_OPTION, settings: list[str] = SET_OPTION,
-                               as_json: bool = JSON_OPTION, text_column: str = typer.Option("text", "--text-column"),
-                               label_column: str = typer.Option("label", "--label-column", help="negative/neutral/positive or -1/0/1")) -> None:
+def evaluate_sentiment_command(
+    data: Path = DATA_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    settings: list[str] = SET_OPTION,
+    as_json: bool = JSON_OPTION,
+    text_column: str = typer.Option("text", "--text-column"),
+    label_column: str = typer.Option("label", "--label-column", help="negative/neutral/positive or -1/0/1"),
+) -> None:
     """Document sentiment of each text (CSV/JSONL/Parquet; a NewsMTSC file is read as sentences)."""
     run_evaluation("sentiment", data, config, settings, as_json, {"text": text_column, "label": label_column})
 
 
 @evaluate_app.command("summary")
-def evaluate_summary_command(data: Path = DATA_OPTION, config: Path | None = CONFIG_OPTION, settings: list[str] = SET_OPTION,
-                             as_json: bool = JSON_OPTION, article_column: str = typer.Option("article", "--article-column"),
-                             reference_column: str = typer.Option("highlights", "--reference-column")) -> None:
+def evaluate_summary_command(
+    data: Path = DATA_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    settings: list[str] = SET_OPTION,
+    as_json: bool = JSON_OPTION,
+    article_column: str = typer.Option("article", "--article-column"),
+    reference_column: str = typer.Option("highlights", "--reference-column"),
+) -> None:
     """ROUGE-1/2/Lsum of the pipeline's summaries and of Lead-3 against reference summaries."""
     run_evaluation("summary", data, config, settings, as_json, {"article": article_column, "reference": reference_column})
 
@@ -294,11 +319,26 @@ def runs(
     if as_json:
         print(json.dumps([{**r.as_dict(), "prefect_state": states.get(r.run_id)} for r in records], default=str))
         return
-    columns = [("run_id", "run id"), ("flow_run_name", "name"), ("deployment", "deployment"), ("status", "status"), ("started_at", "started (UTC)"),
-               ("duration_s", "duration"), ("n_kept", "kept"), ("n_rejected", "rejected"), *([("prefect_state", "Prefect state")] if states else [])]
+    columns = [
+        ("run_id", "run id"),
+        ("flow_run_name", "name"),
+        ("deployment", "deployment"),
+        ("status", "status"),
+        ("started_at", "started (UTC)"),
+        ("duration_s", "duration"),
+        ("n_kept", "kept"),
+        ("n_rejected", "rejected"),
+        *([("prefect_state", "Prefect state")] if states else []),
+    ]
     rows = [{**r.as_dict(), "prefect_state": states.get(r.run_id, "")} for r in records]
-    print_listing(f"newsflow runs in {root}", columns, rows, ids=("run_id",), empty=f"no runs recorded under {root}",
-                  shown={"started_at": lambda t: f"{t:%Y-%m-%d %H:%M:%S}" if t else "", "duration_s": lambda d: f"{d:.1f} s" if d is not None else ""})
+    print_listing(
+        f"newsflow runs in {root}",
+        columns,
+        rows,
+        ids=("run_id",),
+        empty=f"no runs recorded under {root}",
+        shown={"started_at": lambda t: f"{t:%Y-%m-%d %H:%M:%S}" if t else "", "duration_s": lambda d: f"{d:.1f} s" if d is not None else ""},
+    )
 
 
 @app.command()

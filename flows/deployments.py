@@ -3,6 +3,7 @@
 appearing atomically) and commits them under a lock, so overlapping runs never write over
 each other or add a document twice; a concurrency limit of one per deployment saves a
 second run from redoing the first one's work."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,13 @@ def deployment_for(schedule: ScheduleConfig, config_path: str | None, overrides:
     output lacks (documents already there are rejected as duplicates before encoding)."""
     parameters = {"config_path": config_path, "overrides": {**overrides, **schedule.overrides}}
     timing = {"cron": schedule.cron} if schedule.cron else {"interval": schedule.interval}
-    return news_pipeline.to_deployment(name=schedule.name, parameters=parameters, concurrency_limit=CONCURRENCY_LIMIT,
-                                       description=f"newsflow on a schedule ({schedule.cron or f'every {schedule.interval} s'})", **timing)
+    return news_pipeline.to_deployment(
+        name=schedule.name,
+        parameters=parameters,
+        concurrency_limit=CONCURRENCY_LIMIT,
+        description=f"newsflow on a schedule ({schedule.cron or f'every {schedule.interval} s'})",
+        **timing,
+    )
 
 
 def serve_deployments(schedules: list[ScheduleConfig], config_path: str | None, overrides: dict[str, Any]) -> None:

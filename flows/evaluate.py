@@ -1,5 +1,6 @@
 """The `evaluate` flow: measure stance, sentiment or summaries on labelled data through the
 pipeline's own code, then write the metrics as Parquet and as a Prefect table artifact."""
+
 from __future__ import annotations
 
 import json
@@ -15,12 +16,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from tasks.config import PipelineConfig, load_config
+from tasks.dataset.output import RunContext, write_table
+from tasks.dataset.run_record import now_utc
+from tasks.dataset.staging import file_sha256
 from tasks.evaluation.classifiers import evaluate_sentiment, evaluate_stance
 from tasks.evaluation.summaries import evaluate_summaries
-from tasks.dataset.run_record import now_utc
 from tasks.versions import code_version
-from tasks.dataset.staging import file_sha256
-from tasks.dataset.output import RunContext, write_table
 
 Kind = Literal["stance", "sentiment", "summary"]
 
@@ -49,24 +50,39 @@ def evaluation_row(kind: str, data: str, metrics: dict[str, Any], config: Pipeli
     headline = {k: metrics.get(k) for k in ("macro_f1", "accuracy")}
     if kind == "summary":
         headline = {f"{method}_{score}": metrics[method][score] for method in ("pipeline", "lead3") for score in ("rouge1", "rouge2", "rougeLsum")}
-    return pa.Table.from_pylist([{
-        "kind": kind, "data": str(Path(data).resolve()), "data_sha256": file_sha256(Path(data)), "n": metrics["n"],
-        **{k: (float(v) if v is not None else None) for k, v in headline.items()},
-        "metrics": json.dumps(metrics, sort_keys=True, default=str), "config_sha256": config.sha256(),
-        "code_version": code_version(), "evaluated_at": now_utc(),
-    }])
+    return pa.Table.from_pylist(
+        [
+            {
+                "kind": kind,
+                "data": str(Path(data).resolve()),
+                "data_sha256": file_sha256(Path(data)),
+                "n": metrics["n"],
+                **{k: (float(v) if v is not None else None) for k, v in headline.items()},
+                "metrics": json.dumps(metrics, sort_keys=True, default=str),
+                "config_sha256": config.sha256(),
+                "code_version": code_version(),
+                "evaluated_at": now_utc(),
+            }
+        ]
+    )
 
 
 @flow(name="evaluate", validate_parameters=True, persist_result=False)
-def evaluate_flow(kind: Kind, data: str, config_path: str | None = None, overrides: dict[str, Any] | None = None,
-                  columns: dict[str, str] | None = None) -> dict[str, Any]:
+def evaluate_flow(
+    kind: Kind, data: str, config_path: str | None = None, overrides: dict[str, Any] | None = None, columns: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Measure one model family on `data`; returns the metrics (also in Parquet and an artifact)."""
     config = load_config(config_path, overrides)
     columns = {"text": "text", "label": "label", "article": "article", "reference": "highlights", **(columns or {})}
     measured, examples = measure(kind, data, config, columns)
     metrics = {"task": kind, **measured}
-    context = RunContext(run_id=flow_run.get_id() or str(uuid.uuid4()), started_at=now_utc(), output_root=config.output.root,
-                         config_sha256=config.sha256(), compression=config.output.compression)
+    context = RunContext(
+        run_id=flow_run.get_id() or str(uuid.uuid4()),
+        started_at=now_utc(),
+        output_root=config.output.root,
+        config_sha256=config.sha256(),
+        compression=config.output.compression,
+    )
     path, _ = write_table(context, "evaluations", kind, evaluation_row(kind, data, metrics, config))
     # Every example with its prediction, for error analysis next to the headline numbers.
     write_table(context, "evaluation_examples", kind, pa.Table.from_pandas(examples.assign(kind=kind), preserve_index=False))

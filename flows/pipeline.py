@@ -2,6 +2,7 @@
 (flows/stages.py), one task run per stage per shard, then commit. The run's lifecycle and
 its record are flows/run.py's; what each stage's task does around its computation is
 flows/shell.py's."""
+
 from __future__ import annotations
 
 import json
@@ -130,6 +131,12 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
             publish_run_artifacts(failed)
         raise
     publish_run_artifacts(record)
-    logger.info("run %s: %d read, %d kept, %d rejected (%s)", run.run_id, record.n_read, record.n_kept, record.n_rejected,
-                ", ".join(f"{k} {v}" for k, v in record.rejected_by_reason.items()) or "none")
+    logger.info(
+        "run %s: %d read, %d kept, %d rejected (%s)",
+        run.run_id,
+        record.n_read,
+        record.n_kept,
+        record.n_rejected,
+        ", ".join(f"{k} {v}" for k, v in record.rejected_by_reason.items()) or "none",
+    )
     return record.as_dict()

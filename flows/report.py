@@ -1,6 +1,7 @@
 """A finished run, told from its run record and output files: the CLI's closing table,
 the Prefect UI's artifacts (stable keys, so the UI keeps their history across runs) and
 `newsflow show`."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -53,27 +54,44 @@ class RunTables:
         strongest: dict[str, list[str]] = {}
         for row in self.stances:
             strongest.setdefault(row["doc_id"], []).append(f"{row['label']} {row['target']} ({row['confidence']:.2f})")
-        return [{"title": d["title"] or d["doc_id"][:12], "sentiment": d["sentiment"], "summary": d["summary"],
-                 "top_stances": "; ".join(strongest.get(d["doc_id"], [])[:3])} for d in self.documents[:limit]]
+        return [
+            {
+                "title": d["title"] or d["doc_id"][:12],
+                "sentiment": d["sentiment"],
+                "summary": d["summary"],
+                "top_stances": "; ".join(strongest.get(d["doc_id"], [])[:3]),
+            }
+            for d in self.documents[:limit]
+        ]
 
 
 def run_report_markdown(record: RunRecord, tables: RunTables | None = None) -> str:
     """The run in one page: inputs, counts and reasons, stage timings, sentiment, stances, outputs."""
     tables = tables or RunTables.read(record.outputs)
     lines = [
-        f"# newsflow run `{record.run_id}`", "",
+        f"# newsflow run `{record.run_id}`",
+        "",
         f"**{record.status}** · flow run `{record.flow_run_name}` · "
         + (f"deployment `{record.deployment}` · " if record.deployment else "ad-hoc run · ")
-        + f"{record.duration_s or 0:.1f} s", "",
-        f"Inputs: {', '.join(f'`{p}`' for p in record.config.get('input', {}).get('paths', []))}", "",
-        "## Documents", "",
-        f"{record.n_read or 0} read, **{record.n_kept or 0} kept**, {record.n_rejected or 0} rejected", "",
+        + f"{record.duration_s or 0:.1f} s",
+        "",
+        f"Inputs: {', '.join(f'`{p}`' for p in record.config.get('input', {}).get('paths', []))}",
+        "",
+        "## Documents",
+        "",
+        f"{record.n_read or 0} read, **{record.n_kept or 0} kept**, {record.n_rejected or 0} rejected",
+        "",
     ]
     if record.rejected_by_reason:
-        lines += ["| rejected because | documents |", "| --- | --- |",
-                  *[f"| {reason} | {count} |" for reason, count in record.rejected_by_reason.items()], ""]
-    lines += ["## Time per stage (task seconds)", "", "| stage | seconds |", "| --- | --- |",
-              *[f"| {stage} | {seconds:.2f} |" for stage, seconds in record.stage_seconds.items()], ""]
+        lines += ["| rejected because | documents |", "| --- | --- |", *[f"| {reason} | {count} |" for reason, count in record.rejected_by_reason.items()], ""]
+    lines += [
+        "## Time per stage (task seconds)",
+        "",
+        "| stage | seconds |",
+        "| --- | --- |",
+        *[f"| {stage} | {seconds:.2f} |" for stage, seconds in record.stage_seconds.items()],
+        "",
+    ]
     counts = tables.sentiment_counts()
     if counts:
         lines += ["## Sentiment", "", ", ".join(f"{label} {n}" for label, n in counts.items()), ""]
@@ -91,8 +109,9 @@ def run_report_markdown(record: RunRecord, tables: RunTables | None = None) -> s
 def outputs_markdown(record: RunRecord) -> str:
     if not record.outputs:
         return "No output files."
-    return "\n".join(["| table | rows | file |", "| --- | --- | --- |",
-                      *[f"| {o['table']} | {o['rows']} | [`{o['path']}`](file://{o['path']}) |" for o in record.outputs]])
+    return "\n".join(
+        ["| table | rows | file |", "| --- | --- | --- |", *[f"| {o['table']} | {o['rows']} | [`{o['path']}`](file://{o['path']}) |" for o in record.outputs]]
+    )
 
 
 def publish_run_artifacts(record: RunRecord) -> None:

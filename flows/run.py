@@ -1,6 +1,7 @@
 """A pipeline run's lifecycle: start (recover earlier runs, a `running` record), prepare
 (models, the analysis key, the shard cache), then complete (commit, record) or fail
 (record where and why). The flow calls these in order; the run record is written here only."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,9 +14,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
 
 from flows.stages import CACHED_STAGES, analysis_entry_modules, analysis_settings
-from tasks.dataset.accounting import accounting_summary, per_file_counts, read_origins
 from tasks.analysis_key import analysis_fingerprint, code_digest
 from tasks.config import PipelineConfig
+from tasks.dataset.accounting import accounting_summary, per_file_counts, read_origins
 from tasks.dataset.commit import JOURNAL, Commit, commit_shard_outputs, output_lock
 from tasks.dataset.output import RunContext, write_table
 from tasks.dataset.recovery import process_identity, recover_abandoned_runs
@@ -67,9 +68,16 @@ class PipelineRun:
         run on this host recovers it."""
         root = config.output.root
         run_id = flow_run.get_id() or str(uuid.uuid4())
-        context = RunContext(run_id=run_id, started_at=now_utc(), output_root=root, config_sha256=config.sha256(),
-                             compression=config.output.compression, write_sentences=config.output.write_sentences,
-                             staging=str(staging_root(root) / run_id), reanalyze=config.run.reanalyze)
+        context = RunContext(
+            run_id=run_id,
+            started_at=now_utc(),
+            output_root=root,
+            config_sha256=config.sha256(),
+            compression=config.output.compression,
+            write_sentences=config.output.write_sentences,
+            staging=str(staging_root(root) / run_id),
+            reanalyze=config.run.reanalyze,
+        )
         run = cls(config, parameters, context)
         with output_lock(root):
             recovered = recover_abandoned_runs(root)
@@ -98,10 +106,19 @@ class PipelineRun:
     def record(self, **outcome: Any) -> RunRecord:
         """The run record: what is known from the start, plus `outcome`."""
         return RunRecord(
-            run_id=self.run_id, flow_run_name=flow_run.get_name(), deployment=deployment.name, started_at=self.context.started_at,
-            parameters=self.parameters, config=self.config.model_dump(mode="json"), config_sha256=self.context.config_sha256,
-            analysis_sha256=self.context.analysis_sha256, code_version=code_version(), models=self.models,
-            libraries=library_versions(), **process_identity(), **outcome,
+            run_id=self.run_id,
+            flow_run_name=flow_run.get_name(),
+            deployment=deployment.name,
+            started_at=self.context.started_at,
+            parameters=self.parameters,
+            config=self.config.model_dump(mode="json"),
+            config_sha256=self.context.config_sha256,
+            analysis_sha256=self.context.analysis_sha256,
+            code_version=code_version(),
+            models=self.models,
+            libraries=library_versions(),
+            **process_identity(),
+            **outcome,
         )
 
     def complete(self, shards: ShardResults) -> RunRecord:
@@ -133,8 +150,11 @@ class PipelineRun:
 
 def cache_counts(stage_refs: dict[str, list[ShardRef]]) -> dict[str, dict[str, int]]:
     """Per cached stage: shards taken from the shard cache (an earlier run finished them) and computed."""
-    return {stage: {"from_cache": sum(r.cached for r in refs), "computed": sum(not r.cached for r in refs)}
-            for stage, refs in stage_refs.items() if stage in CACHED_STAGES}
+    return {
+        stage: {"from_cache": sum(r.cached for r in refs), "computed": sum(not r.cached for r in refs)}
+        for stage, refs in stage_refs.items()
+        if stage in CACHED_STAGES
+    }
 
 
 @task(name="finalize", cache_policy=NO_CACHE, persist_result=False)
@@ -147,16 +167,26 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
     outputs = list(commit.paths)
     if rejected.num_rows:
         outputs.append(write_table(context, "rejected", "all", rejected)[0])
-    accounting = accounting_summary(per_file_counts(
-        read_origins(shards.ingested, rejected), commit.kept_origins, rejected.column("origin").to_pylist(), [*run.files, *(r.origin for r in run.listing)]))
+    accounting = accounting_summary(
+        per_file_counts(
+            read_origins(shards.ingested, rejected), commit.kept_origins, rejected.column("origin").to_pylist(), [*run.files, *(r.origin for r in run.listing)]
+        )
+    )
     stages = {"ingest": shards.ingested, **stage_refs}
     finished = now_utc()
     record = run.record(
-        status="failed" if failure else "completed", failed_stage=failure[0] if failure else None, error=failure[1] if failure else None,
-        finished_at=finished, duration_s=round((finished - context.started_at).total_seconds(), 3),
-        n_read=accounting["read"], n_kept=commit.kept, n_rejected=rejected.num_rows,
+        status="failed" if failure else "completed",
+        failed_stage=failure[0] if failure else None,
+        error=failure[1] if failure else None,
+        finished_at=finished,
+        duration_s=round((finished - context.started_at).total_seconds(), 3),
+        n_read=accounting["read"],
+        n_kept=commit.kept,
+        n_rejected=rejected.num_rows,
         counts={"files": len(run.files), "read": accounting["read"], **{stage: sum(r.rows for r in refs) for stage, refs in stages.items()}},
-        rejected_by_reason=count_reasons(rejected), accounting=accounting, cache=cache_counts(stage_refs),
+        rejected_by_reason=count_reasons(rejected),
+        accounting=accounting,
+        cache=cache_counts(stage_refs),
         processes=sorted({r.computed_by for refs in stages.values() for r in refs if r.computed_by and not r.cached}),
         stage_seconds={stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
         outputs=output_files(outputs),

@@ -1,6 +1,7 @@
 """Where a run's shard tasks execute: threads in this process (the default) or a Dask
 cluster through prefect-dask, chosen by `run.runner` in the config, so the same code
 and the same config file serve a laptop and a cluster."""
+
 from __future__ import annotations
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
@@ -11,8 +12,7 @@ from tasks.config import DaskConfig, PipelineConfig
 def local_cluster_kwargs(dask: DaskConfig) -> dict:
     """A LocalCluster of worker processes on loopback, with no dashboard: nothing listens
     beyond this machine unless the user points `dask.address` at a cluster."""
-    return {"n_workers": dask.workers, "threads_per_worker": dask.threads_per_worker, "processes": True,
-            "host": "127.0.0.1", "dashboard_address": None}
+    return {"n_workers": dask.workers, "threads_per_worker": dask.threads_per_worker, "processes": True, "host": "127.0.0.1", "dashboard_address": None}
 
 
 # Prefect's thread runner starts a thread per waiting task by default. Threads that call

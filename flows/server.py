@@ -1,6 +1,7 @@
 """A local Prefect server for newsflow: started on loopback with the settings that keep the
 UI talking to the right API, telemetry off, remembered in a small state file so that
 `newsflow run` finds it and `newsflow server stop` ends it."""
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,14 @@ def free_port() -> int:
 
 def server_environment(port: int) -> dict[str, str]:
     """Without the API host/port settings the bundled UI calls port 4200 whatever the server's port."""
-    return {**os.environ, "PREFECT_SERVER_API_HOST": HOST, "PREFECT_SERVER_API_PORT": str(port),
-            "PREFECT_UI_API_URL": f"http://{HOST}:{port}/api", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    return {
+        **os.environ,
+        "PREFECT_SERVER_API_HOST": HOST,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_API_URL": f"http://{HOST}:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
 
 
 def start_server(port: int = DEFAULT_PORT) -> ServerState:
@@ -82,7 +89,11 @@ def start_server(port: int = DEFAULT_PORT) -> ServerState:
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)],
-            env=server_environment(port), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env=server_environment(port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     state = ServerState(process.pid, port, str(log))
     deadline = time.monotonic() + HEALTH_TIMEOUT_S

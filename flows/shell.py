@@ -2,6 +2,7 @@
 declared input tables from staging, gives the computation only its declared settings,
 writes what it returns to staging, times it, and keeps the result in the shard cache.
 One Prefect task per declared stage runs it, named after the stage."""
+
 from __future__ import annotations
 
 import time
@@ -44,8 +45,9 @@ def computed_shard(stage: Stage, inputs: list[ShardRef], job: ShardJob) -> Shard
     tables = [read_shard(ref, list(i.columns) if i.columns else None, i.part) for ref, i in zip(inputs, stage.inputs)]
     out = stage.compute(*tables, stage_settings(stage, job.config))
     del tables
-    ref = write_shard(Path(job.staging), stage.name, job.index, out.table, rejected=rejections_table(out.rejected) if out.rejected else None,
-                      parts=out.parts, started=started)
+    ref = write_shard(
+        Path(job.staging), stage.name, job.index, out.table, rejected=rejections_table(out.rejected) if out.rejected else None, parts=out.parts, started=started
+    )
     del out
     release_freed_memory()  # a finished shard's buffers go back to the OS, so memory stays flat
     return ref
@@ -57,8 +59,8 @@ def deduplicate_step(inputs: list[ShardRef], job: ShardJob, earlier: list[ShardR
 
 
 def write_step(inputs: list[ShardRef], job: ShardJob, earlier: list[ShardRef]) -> ShardRef:
-    declared = STAGE_BY_NAME["write"].inputs[len(JOINED):]
-    whole = {STAGE_BY_NAME[i.stage].writes: ref for i, ref in zip(declared, inputs[len(JOINED):])}
+    declared = STAGE_BY_NAME["write"].inputs[len(JOINED) :]
+    whole = {STAGE_BY_NAME[i.stage].writes: ref for i, ref in zip(declared, inputs[len(JOINED) :])}
     return write_shard_outputs(*inputs[: len(JOINED)], whole, job.context)
 
 
@@ -74,10 +76,17 @@ def run_stage(name: str, inputs: list[ShardRef], job: ShardJob, earlier: list[Sh
         return BOOKKEEPING_STEPS[name](inputs, job, earlier or [])
     if not stage.cached or job.cache is None:
         return computed_shard(stage, inputs, job)
-    return through_cache(job.cache, name, inputs[0], declared_result_settings(stage, job.config), job.staging,
-                         lambda: computed_shard(stage, inputs, job), index=job.index, uses_models=stage.uses_models)
+    return through_cache(
+        job.cache,
+        name,
+        inputs[0],
+        declared_result_settings(stage, job.config),
+        job.staging,
+        lambda: computed_shard(stage, inputs, job),
+        index=job.index,
+        uses_models=stage.uses_models,
+    )
 
 
-STAGE_TASKS = {stage.name: task(run_stage, name=stage.name, cache_policy=NO_CACHE, persist_result=False, **stage_task_options())
-               for stage in STAGES}
+STAGE_TASKS = {stage.name: task(run_stage, name=stage.name, cache_policy=NO_CACHE, persist_result=False, **stage_task_options()) for stage in STAGES}
 INGEST_TASK = task(ingest_files, name=SOURCE, cache_policy=NO_CACHE, persist_result=False, **stage_task_options())

@@ -6,6 +6,7 @@ config it reads and whether its results go through the shard cache. From this li
 the wiring of the shard chain (flows/pipeline.py), the task that runs each stage
 (flows/shell.py), the shard-cache keys, the analysis key, and the run record's per-stage
 counts and times. Adding a stage means its module under `tasks/stages/` and one entry here."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -55,12 +56,23 @@ SENTENCE_COLUMNS = ("doc_id", "sentence_index", "text", "embedding")
 STAGES: tuple[Stage, ...] = (
     Stage("clean", clean_records, (Input(SOURCE),), ("clean",), cached=True, uses_models=False),
     Stage("deduplicate", None, (Input("clean"),), reads_earlier_shards=True),
-    Stage("encode", encode_shard, (Input("deduplicate", ("doc_id", "sentences")),),
-          ("encoder", "stance.kind", "stance.head", "stance.targets", "runtime"), cached=True),
+    Stage(
+        "encode",
+        encode_shard,
+        (Input("deduplicate", ("doc_id", "sentences")),),
+        ("encoder", "stance.kind", "stance.head", "stance.targets", "runtime"),
+        cached=True,
+    ),
     Stage("summarize", summarize_shard, (Input("encode", ("doc_id", "text", "embedding")),), ("summary", "runtime"), cached=True),
     Stage("sentiment", sentiment_shard, (Input("encode", SENTENCE_COLUMNS),), ("sentiment", "encoder.max_length", "runtime"), cached=True),
-    Stage("stance", stance_shard, (Input("encode", SENTENCE_COLUMNS), Input("encode", part="mentions")),
-          ("stance", "encoder.max_length", "runtime"), cached=True, writes="stances"),
+    Stage(
+        "stance",
+        stance_shard,
+        (Input("encode", SENTENCE_COLUMNS), Input("encode", part="mentions")),
+        ("stance", "encoder.max_length", "runtime"),
+        cached=True,
+        writes="stances",
+    ),
 )
 # The write stage joins the per-document and per-sentence results into `documents` and
 # `sentences`, and stages each table a stage `writes` as it is.

@@ -1,5 +1,6 @@
 """The `train-heads` flow: train the stance and sentiment heads and write them, with their
 model cards, under data/models/ (what `newsflow train` runs)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,7 +31,9 @@ def progress_logger():
         if step == total or step - last["logged"] >= max(1, int(total * PROGRESS_EVERY)):
             last["logged"] = step
             left = elapsed / step * (total - step)
-            logger.info("fine-tuning: step %d/%d (%d%%), %s elapsed, about %s left", step, total, 100 * step // total, format_seconds(elapsed), format_seconds(left))
+            logger.info(
+                "fine-tuning: step %d/%d (%d%%), %s elapsed, about %s left", step, total, 100 * step // total, format_seconds(elapsed), format_seconds(left)
+            )
 
     return report
 
@@ -44,14 +47,28 @@ def train_linear_task(train_path: str, dev_path: str, out_dir: str, seed: int, l
 def train_tuned_task(train_path: str, dev_path: str, out_dir: str, settings: FinetuneSettings, limit: int | None) -> dict[str, dict]:
     logger = get_run_logger()
     data = load_training_data(Path(train_path), Path(dev_path), limit)
-    logger.info("fine-tuning %d top layers on %d mentions for %d epochs (dev: %d); encoding the frozen layers first",
-                settings.n_layers, len(data.train), settings.epochs, len(data.dev))
+    logger.info(
+        "fine-tuning %d top layers on %d mentions for %d epochs (dev: %d); encoding the frozen layers first",
+        settings.n_layers,
+        len(data.train),
+        settings.epochs,
+        len(data.dev),
+    )
     return {"stance-tuned": train_tuned_stance(data, Path(out_dir), settings, progress_logger())}
 
 
 @flow(name="train-heads", validate_parameters=True, persist_result=False)
-def train_heads_flow(train_path: str, dev_path: str, out_dir: str, finetune: bool = False, seed: int = 0, threads: int = 0,
-                     limit: int | None = None, epochs: int = 3, layers: int = 2) -> dict[str, Any]:
+def train_heads_flow(
+    train_path: str,
+    dev_path: str,
+    out_dir: str,
+    finetune: bool = False,
+    seed: int = 0,
+    threads: int = 0,
+    limit: int | None = None,
+    epochs: int = 3,
+    layers: int = 2,
+) -> dict[str, Any]:
     """Linear stance and sentiment heads, or (finetune) the tuned stance head; returns dev metrics per head."""
     if threads > 0:
         torch.set_num_threads(threads)  # results are reproducible for a given seed *and* thread count
@@ -62,7 +79,10 @@ def train_heads_flow(train_path: str, dev_path: str, out_dir: str, finetune: boo
         report = train_linear_task(train_path, dev_path, out_dir, seed, limit)
     create_table_artifact(
         key="trained-heads",
-        table=[{"head": name, "dev_macro_f1": m["dev_macro_f1"], "dev_accuracy": m["dev_accuracy"], "folder": str(Path(out_dir) / name)} for name, m in report.items()],
+        table=[
+            {"head": name, "dev_macro_f1": m["dev_macro_f1"], "dev_accuracy": m["dev_accuracy"], "folder": str(Path(out_dir) / name)}
+            for name, m in report.items()
+        ],
         description=f"Heads trained on {train_path}, selected on {dev_path}",
     )
     get_run_logger().info("wrote %s under %s", ", ".join(report), out_dir)

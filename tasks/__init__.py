@@ -1,4 +1,5 @@
 """newsflow's stages as plain typed functions, each with its Prefect task beside it."""
+
 import os
 
 # Before anything imports prefect: no telemetry (there is no outside network here, and the

@@ -10,6 +10,7 @@ and formatting never re-key the dataset, and neither do edits to the bookkeeping
 Library versions are recorded in every run record but are not part of the key: an
 upgrade of numpy or prefect must not re-analyse a dataset's history. `newsflow run
 --reanalyze` analyses documents again when a library upgrade should show in the rows."""
+
 from __future__ import annotations
 
 import ast

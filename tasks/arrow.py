@@ -1,5 +1,6 @@
 """Arrow column helpers shared by the stages: embeddings as fixed-size lists, and the row
 ranges of tables that keep each document's rows together."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """The one configuration schema. Every config file is validated here before any work
 starts; unknown keys and bad values fail with the key's dotted path."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,7 @@ SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv
 
 
 def normalise_extension(extension: str) -> str:
-    """"TXT", "txt" and ".txt" all mean ".txt"."""
+    """ "TXT", "txt" and ".txt" all mean ".txt"."""
     extension = extension.strip().lower()
     return extension if extension.startswith(".") else f".{extension}"
 
@@ -407,7 +408,7 @@ def resolve_resource(path: str) -> Path:
     if candidate.is_absolute() or candidate.exists():
         return candidate
     if candidate.parts[: len(HEADS_PREFIX)] == HEADS_PREFIX and len(candidate.parts) > len(HEADS_PREFIX):
-        shipped = packaged("models", *candidate.parts[len(HEADS_PREFIX):])
+        shipped = packaged("models", *candidate.parts[len(HEADS_PREFIX) :])
         if shipped.exists():
             return shipped
     in_checkout = PROJECT_ROOT / candidate

@@ -8,12 +8,14 @@ not Python objects: tracemalloc saw 52 MB). Trimming above 128 KB with the defau
 mmap threshold (Dask's nanny setting) kept it at 0.9-1.1 GB but cost torch about 30% of
 its speed (every activation mmapped and faulted in afresh); with the mmap threshold at
 4 MB the growth was 1.0 to 1.2 GB for about 2% of wall time, the policy kept here."""
+
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import os
 from functools import lru_cache
+
 
 @lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL | None:

@@ -1,5 +1,6 @@
 """Record types shared by every stage: what a document is between stages, why one is
 rejected, and the small reference that stages hand each other instead of data."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -42,10 +43,17 @@ class RawDocument:
 
 
 # Staging table of RawDocument rows; a test keeps it in step with the dataclass.
-RAW_SCHEMA = pa.schema([
-    ("origin", pa.string()), ("text", pa.string()), ("title", pa.string()), ("authors", pa.list_(pa.string())),
-    ("published", pa.string()), ("source", pa.string()), ("url", pa.string()),
-])
+RAW_SCHEMA = pa.schema(
+    [
+        ("origin", pa.string()),
+        ("text", pa.string()),
+        ("title", pa.string()),
+        ("authors", pa.list_(pa.string())),
+        ("published", pa.string()),
+        ("source", pa.string()),
+        ("url", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -79,11 +87,20 @@ class CleanDocument:
 
 
 # Staging table of CleanDocument rows.
-CLEAN_SCHEMA = pa.schema([
-    ("doc_id", pa.string()), ("origin", pa.string()), ("source", pa.string()), ("title", pa.string()),
-    ("authors", pa.list_(pa.string())), ("published", pa.string()), ("url", pa.string()),
-    ("language", pa.string()), ("text", pa.string()), ("sentences", pa.list_(pa.string())),
-])
+CLEAN_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("origin", pa.string()),
+        ("source", pa.string()),
+        ("title", pa.string()),
+        ("authors", pa.list_(pa.string())),
+        ("published", pa.string()),
+        ("url", pa.string()),
+        ("language", pa.string()),
+        ("text", pa.string()),
+        ("sentences", pa.list_(pa.string())),
+    ]
+)
 
 
 @dataclass(frozen=True)

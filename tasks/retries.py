@@ -2,6 +2,7 @@
 stale file handle, a network filesystem hiccup, a timeout) retries; one that fails for a
 reason that will not go away (a missing file or model, a permission, a bad value, a bug)
 fails at once, so the run says what broke without waiting."""
+
 from __future__ import annotations
 
 from typing import Any

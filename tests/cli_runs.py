@@ -2,6 +2,7 @@
 run several at once: each with its own Prefect home (so its own ephemeral server), its
 own process group (so a kill takes the server too), and its output in a log file (a pipe
 nobody drains while the run is watched would stall it)."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,7 @@ def start_cli_run(inputs: Path, output: Path, prefect_home: Path, *settings: str
     """`newsflow run --input inputs --output output [--set ...]`, started, not awaited."""
     prefect_home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PREFECT_HOME": str(prefect_home)}
-    command = [sys.executable, "-m", "flows.cli", "run", "--input", str(inputs), "--output", str(output),
-               *(a for s in settings for a in ("--set", s))]
+    command = [sys.executable, "-m", "flows.cli", "run", "--input", str(inputs), "--output", str(output), *(a for s in settings for a in ("--set", s))]
     log = log_path(prefect_home).open("w")
     return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
@@ -54,5 +54,4 @@ def labelled_results(output: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     sentiment and summary, and each stance's document, target and label."""
     documents = pd.read_parquet(output / "documents", columns=["doc_id", "sentiment", "summary"])
     stances = pd.read_parquet(output / "stances", columns=["doc_id", "target", "label"])
-    return (documents.sort_values("doc_id").reset_index(drop=True),
-            stances.sort_values(["doc_id", "target"]).reset_index(drop=True))
+    return (documents.sort_values("doc_id").reset_index(drop=True), stances.sort_values(["doc_id", "target"]).reset_index(drop=True))

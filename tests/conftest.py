@@ -1,4 +1,5 @@
 """Shared test setup: offline, telemetry off, and Prefect's state in a throwaway folder."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """Tiny, randomly initialised Hugging Face models, built and saved by the tests themselves
 (nothing is downloaded): a BART summariser, a BERT sentiment classifier and a BERT
 NLI-shaped classifier, all with the packaged MiniLM's WordPiece tokenizer."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +13,7 @@ from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
 from tasks.models.encoder import PACKAGED_MINILM, model_folder
 
 # A wide initialisation, so that random models give outputs that differ from input to input.
-TINY = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 128,
-        "initializer_range": 0.5}
+TINY = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 128, "initializer_range": 0.5}
 
 
 @dataclass(frozen=True)
@@ -36,23 +36,42 @@ def save(model, tokenizer, folder: Path) -> Path:
 
 def save_tiny_bart(folder: Path, tokenizer, **token_ids: int | None) -> Path:
     """A one-layer BART of width 16 over `tokenizer`, with its special token ids."""
-    config = BartConfig(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=128,
-                        forced_eos_token_id=None, init_std=0.5, **token_ids)
+    config = BartConfig(
+        vocab_size=len(tokenizer),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=128,
+        forced_eos_token_id=None,
+        init_std=0.5,
+        **token_ids,
+    )
     torch.manual_seed(0)
     return save(BartForConditionalGeneration(config), tokenizer, folder)
 
 
 def tiny_bart(folder: Path) -> Path:
     tokenizer = minilm_tokenizer()
-    return save_tiny_bart(folder, tokenizer, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
-                          eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.cls_token_id, forced_bos_token_id=None)
+    return save_tiny_bart(
+        folder,
+        tokenizer,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        decoder_start_token_id=tokenizer.cls_token_id,
+        forced_bos_token_id=None,
+    )
 
 
 def tiny_classifier(folder: Path, labels: list[str]) -> Path:
     tokenizer = minilm_tokenizer()
-    config = BertConfig(vocab_size=len(tokenizer), **TINY, num_labels=len(labels),
-                        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+    config = BertConfig(
+        vocab_size=len(tokenizer), **TINY, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)}
+    )
     torch.manual_seed(0)
     return save(BertForSequenceClassification(config), tokenizer, folder)
 
@@ -75,6 +94,7 @@ def tiny_byte_level_bart(folder: Path, corpus: list[str]) -> Path:
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>"])
     bpe._tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                        unk_token="<unk>", model_max_length=128)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", model_max_length=128
+    )
     return save_tiny_bart(folder, tokenizer, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=0)

@@ -1,5 +1,6 @@
 """Per-file accounting: every record read from an input file is either kept or rejected,
 and the run record proves it file by file (read = kept + rejected)."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.stages.ingest import STAGE as INGEST_STAGE
 from tasks.records import ShardRef
+from tasks.stages.ingest import STAGE as INGEST_STAGE
 
 RECORD_SUFFIX = re.compile(r"(?::\d+|#\d+)$")  # `file:line` (JSON lines), `file#row` (tables)
 

@@ -5,6 +5,7 @@ So a run that is killed or fails adds nothing to `documents`, `stances` or `sent
 (its finished shards wait in the shard cache for the next run), and two runs that commit
 over overlapping inputs cannot both add the same document: the second finds it there and
 rejects its copy as a duplicate. Each file moves by rename, so readers see whole files."""
+
 from __future__ import annotations
 
 import fcntl
@@ -19,9 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.records import Rejection, RejectReason, ShardRef
-from tasks.dataset.staging import write_parquet_atomic
 from tasks.dataset.output import RunContext
+from tasks.dataset.staging import write_parquet_atomic
+from tasks.records import Rejection, RejectReason, ShardRef
 
 STAGE = "commit"
 LOCK_FILE = "_commit.lock"
@@ -120,8 +121,10 @@ def commit_shard_outputs(context: RunContext, written: list[ShardRef]) -> Commit
                     commit.late_duplicates.append(already_in_output(origin, doc_id, holders[doc_id], STAGE, ", committed while this run worked"))
                 else:
                     commit.kept_origins.append(origin)
-            plan += [{"staged": staged, "target": str(Path(context.output_root) / Path(staged).relative_to(staged_root)), "leave_out": sorted(holders)}
-                     for staged in ref.parts.values()]
+            plan += [
+                {"staged": staged, "target": str(Path(context.output_root) / Path(staged).relative_to(staged_root)), "leave_out": sorted(holders)}
+                for staged in ref.parts.values()
+            ]
             for doc_id in doc_ids:
                 held.setdefault(doc_id, {})[context.analysis_sha256] = context.run_id
         write_journal(Path(context.staging), plan, context.compression)
@@ -137,8 +140,7 @@ def write_journal(staging: Path, plan: list[dict], compression: str) -> None:
 
 def apply_moves(plan: list[dict], compression: str) -> list[str]:
     """Carry out planned moves; those already done are skipped, so it can run again."""
-    return [path for move in plan
-            if (path := move_into_dataset(Path(move["staged"]), Path(move["target"]), set(move["leave_out"]), compression))]
+    return [path for move in plan if (path := move_into_dataset(Path(move["staged"]), Path(move["target"]), set(move["leave_out"]), compression))]
 
 
 def roll_forward(staging: Path) -> list[str]:

@@ -2,6 +2,7 @@
 normalised text) is kept, later ones in the run (in shard order) are rejected as
 `duplicate`, and so are documents the output already holds (under any analysis, or with
 `run.reanalyze` under this one), before they cost any encoding."""
+
 from __future__ import annotations
 
 import time

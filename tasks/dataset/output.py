@@ -2,11 +2,12 @@
 the dataset (Hive-partitioned by run date, so every run reads as one dataset), and a
 shard's result tables written beside the dataset (in the run's staging folder) until the
 run commits them (tasks/dataset/commit.py)."""
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,7 +33,7 @@ class RunContext:
 
     @property
     def run_date(self) -> str:
-        return self.started_at.astimezone(timezone.utc).date().isoformat()
+        return self.started_at.astimezone(UTC).date().isoformat()
 
     def relative_path(self, table: str, part: str) -> Path:
         """Where a file lives inside the dataset. Only the run id (from Prefect) and shard
@@ -76,13 +77,23 @@ def write_shard_outputs(
     -> the shard whose main table it is). Every table keeps each document's rows, by doc_id."""
     started = time.perf_counter()
     part = f"{clean.index:05d}"
-    tables = joined_tables(read_shard(clean), read_shard(summaries), read_shard(sentiment),
-                           read_shard(encoded, ["doc_id", "sentence_index", "text"]) if context.write_sentences else None,
-                           read_shard(sentiment, part="sentences") if context.write_sentences else None)
+    tables = joined_tables(
+        read_shard(clean),
+        read_shard(summaries),
+        read_shard(sentiment),
+        read_shard(encoded, ["doc_id", "sentence_index", "text"]) if context.write_sentences else None,
+        read_shard(sentiment, part="sentences") if context.write_sentences else None,
+    )
     tables.update({name: read_shard(ref) for name, ref in whole.items()})
     order = ["documents", *whole, "sentences"]  # documents first: commit reads it to decide what a run adds
     written = {name: write_table(context, name, part, tables[name], staged=True, result=True) for name in order if name in tables}
     return ShardRef(
-        stage="write", index=clean.index, path=written["documents"][0], rows=written["documents"][1], content_hash="",
-        parts={name: path for name, (path, _) in written.items()}, seconds=round(time.perf_counter() - started, 3), computed_by=this_process(),
+        stage="write",
+        index=clean.index,
+        path=written["documents"][0],
+        rows=written["documents"][1],
+        content_hash="",
+        parts={name: path for name, (path, _) in written.items()},
+        seconds=round(time.perf_counter() - started, 3),
+        computed_by=this_process(),
     )

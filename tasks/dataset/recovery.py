@@ -2,6 +2,7 @@
 lost machine) or failed. Their run records still saying `running` become `interrupted`,
 a commit they had started is completed from its journal, and their staging is removed;
 their finished shards stay in the shard cache for whoever runs the same work again."""
+
 from __future__ import annotations
 
 import os
@@ -56,9 +57,15 @@ def abandoned(record: RunRecord, committed: list[str]) -> RunRecord | None:
     """What a dead or failed run's record says once recovered (None: nothing to add)."""
     who = f"the run's process (pid {record.pid} on {record.host})"
     if record.status == "running":
-        return replace(record, status="interrupted", error=(
-            f"{who} ended during its commit; the next run finished the commit ({len(committed)} files)" if committed
-            else f"{who} ended before the run finished"))
+        return replace(
+            record,
+            status="interrupted",
+            error=(
+                f"{who} ended during its commit; the next run finished the commit ({len(committed)} files)"
+                if committed
+                else f"{who} ended before the run finished"
+            ),
+        )
     if committed:
         return replace(record, error=f"{record.error}; the next run finished its commit ({len(committed)} files)")
     return None

@@ -1,4 +1,5 @@
 """Rejected records: the staging table every stage writes, and the run's `rejected` output."""
+
 from __future__ import annotations
 
 from collections import Counter

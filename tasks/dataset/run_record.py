@@ -1,10 +1,11 @@
 """The run record: which run, config, code and models produced the rows, with counts
 and timings, written as one row of the `runs` table."""
+
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,11 @@ class RunRecord:
     def to_row(self) -> dict[str, Any]:
         """The `runs` row: nested parts as JSON text, without run_id (written as a column of its own)."""
         json_columns = self.json_columns()
-        return {name: json.dumps(value, sort_keys=True, default=str) if name in json_columns else value
-                for name, value in self.as_dict().items() if name != "run_id"}
+        return {
+            name: json.dumps(value, sort_keys=True, default=str) if name in json_columns else value
+            for name, value in self.as_dict().items()
+            if name != "run_id"
+        }
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RunRecord:
@@ -100,7 +104,7 @@ def write_run_record(context: RunContext, record: RunRecord) -> str:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def read_runs(output_root: str | Path) -> list[RunRecord]:

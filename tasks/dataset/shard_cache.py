@@ -7,6 +7,7 @@ aside and renamed into place whole, with their reference (`ref.json`) inside: a 
 finds a complete entry or none. A completed run removes the entries it used; a run that
 takes an entry links the files into its own staging first, so removing the entry never
 pulls files from under another run."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,9 +16,10 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -44,6 +46,7 @@ def link_or_copy(source: Path, target: Path) -> None:
 
 def settings_json(settings: Any) -> str:
     """Stage settings (pydantic sections, dicts, tuples of them) as canonical JSON."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, BaseModel):
             return value.model_dump(mode="json")
@@ -52,6 +55,7 @@ def settings_json(settings: Any) -> str:
         if isinstance(value, dict):
             return {str(k): plain(v) for k, v in value.items()}
         return value
+
     return json.dumps(plain(settings), sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -76,15 +80,23 @@ class ShardCache:
     def for_output(cls, output_root: str, models: dict[str, Any], analysis_code: str) -> ShardCache:
         """The cache under an output root, for this analysis code (its digest), the installed
         libraries and these models (their provenance)."""
+
         def digest(value: Any) -> str:
             return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
         return cls(str(Path(output_root) / CACHE_DIR), digest([analysis_code, library_versions(STAGE_LIBRARIES)]), digest(models))
 
     def key(self, stage: str, upstream: ShardRef, settings: Any, uses_models: bool = True) -> str:
-        material = json.dumps({
-            "stage": stage, "shard": shard_identity(upstream), "settings": settings_json(settings),
-            "code": self.code, "models": self.models if uses_models else "",
-        }, sort_keys=True)
+        material = json.dumps(
+            {
+                "stage": stage,
+                "shard": shard_identity(upstream),
+                "settings": settings_json(settings),
+                "code": self.code,
+                "models": self.models if uses_models else "",
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(material.encode()).hexdigest()
 
     def entry(self, stage: str, key: str) -> Path:
@@ -108,10 +120,19 @@ class ShardCache:
             if not target.exists():
                 link_or_copy(entry / name, target)
             return str(target)
+
         try:
             ref = ShardRef(**saved)
-            taken = replace(ref, index=index, path=take(ref.path), parts={k: take(v) for k, v in ref.parts.items()},
-                            rejected_path=take(ref.rejected_path), cached=True, seconds=0.0, cache_key=key)
+            taken = replace(
+                ref,
+                index=index,
+                path=take(ref.path),
+                parts={k: take(v) for k, v in ref.parts.items()},
+                rejected_path=take(ref.rejected_path),
+                cached=True,
+                seconds=0.0,
+                cache_key=key,
+            )
             os.utime(entry)  # in use: not stale (a broken entry is not touched, so it ages out)
             return taken
         except (OSError, TypeError):
@@ -140,6 +161,7 @@ class ShardCache:
                 return None
             link_or_copy(Path(path), pending / Path(path).name)
             return Path(path).name
+
         saved = replace(ref, path=keep(ref.path), parts={k: keep(v) for k, v in ref.parts.items()}, rejected_path=keep(ref.rejected_path))
         (pending / REF_FILE).write_text(json.dumps(asdict(saved)), encoding="utf-8")
         os.rename(pending, entry)  # fails when another shard or run kept the key first
@@ -150,8 +172,16 @@ class ShardCache:
                 shutil.rmtree(self.entry(stage, ref.cache_key), ignore_errors=True)
 
 
-def through_cache(cache: ShardCache | None, stage: str, upstream: ShardRef, settings: Any, staging_dir: str,
-                  compute: Callable[[], ShardRef], index: int | None = None, uses_models: bool = True) -> ShardRef:
+def through_cache(
+    cache: ShardCache | None,
+    stage: str,
+    upstream: ShardRef,
+    settings: Any,
+    staging_dir: str,
+    compute: Callable[[], ShardRef],
+    index: int | None = None,
+    uses_models: bool = True,
+) -> ShardRef:
     """`compute()`'s result for this shard (numbered `index`, by default the upstream's),
     taken from the cache when an earlier run finished it; without a cache, `compute()`."""
     if cache is None:
@@ -168,8 +198,7 @@ def prune_stale_entries(cache_root: str | Path, older_than_days: float = STALE_A
     """Remove cache entries (and abandoned half-written ones) older than the limit; returns how many."""
     root = Path(cache_root)
     cutoff = time.time() - older_than_days * 86_400
-    stale = [entry for stage in (root.iterdir() if root.is_dir() else []) if stage.is_dir()
-             for entry in stage.iterdir() if modified_before(entry, cutoff)]
+    stale = [entry for stage in (root.iterdir() if root.is_dir() else []) if stage.is_dir() for entry in stage.iterdir() if modified_before(entry, cutoff)]
     for entry in stale:
         shutil.rmtree(entry, ignore_errors=True)
     return len(stale)

@@ -1,5 +1,6 @@
 """Staging files: how stages hand each other a shard's data (Parquet on local disk),
 and the atomic write that every output file goes through."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.records import Rejection, ShardRef
 from tasks.dataset.rejected import rejections_table
+from tasks.records import Rejection, ShardRef
 
 SCHEMA_VERSION = "1"
 
@@ -63,23 +64,34 @@ def staging_path(staging_dir: Path, stage: str, index: int, suffix: str = "") ->
 
 
 def write_shard(
-    staging_dir: Path, stage: str, index: int, table: pa.Table,
-    rejected: pa.Table | None = None, started: float | None = None, parts: dict[str, pa.Table] | None = None,
+    staging_dir: Path,
+    stage: str,
+    index: int,
+    table: pa.Table,
+    rejected: pa.Table | None = None,
+    started: float | None = None,
+    parts: dict[str, pa.Table] | None = None,
 ) -> ShardRef:
     """Write a stage's output for one shard (its main table, further named parts, and
     what it rejected) and describe it."""
     path = write_parquet_atomic(table, staging_path(staging_dir, stage, index), compression="none")
     part_paths = {
-        name: str(write_parquet_atomic(part, staging_path(staging_dir, stage, index, f"-{name}"), compression="none"))
-        for name, part in (parts or {}).items()
+        name: str(write_parquet_atomic(part, staging_path(staging_dir, stage, index, f"-{name}"), compression="none")) for name, part in (parts or {}).items()
     }
     rejected_path = None
     if rejected is not None and rejected.num_rows:
         rejected_path = str(write_parquet_atomic(rejected, staging_path(staging_dir, stage, index, "-rejected"), compression="none"))
     return ShardRef(
-        stage=stage, index=index, path=str(path), rows=table.num_rows, content_hash=file_sha256(path), parts=part_paths,
-        rejected_path=rejected_path, rejected_rows=0 if rejected is None else rejected.num_rows,
-        seconds=0.0 if started is None else round(time.perf_counter() - started, 3), computed_by=this_process(),
+        stage=stage,
+        index=index,
+        path=str(path),
+        rows=table.num_rows,
+        content_hash=file_sha256(path),
+        parts=part_paths,
+        rejected_path=rejected_path,
+        rejected_rows=0 if rejected is None else rejected.num_rows,
+        seconds=0.0 if started is None else round(time.perf_counter() - started, 3),
+        computed_by=this_process(),
     )
 
 

@@ -1,4 +1,5 @@
 """Classification metrics: macro-F1, accuracy, per-class precision/recall/F1, confusion."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,12 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 3) -> floa
 def dev_metrics(y_dev: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict:
     """The report under the `dev_` names a model card's metrics use."""
     report = classification_report(y_dev, predicted, labels)
-    return {"dev_macro_f1": report["macro_f1"], "dev_accuracy": report["accuracy"], "dev_per_class": report["per_class"],
-            "dev_confusion_matrix": report["confusion_matrix"]}
+    return {
+        "dev_macro_f1": report["macro_f1"],
+        "dev_accuracy": report["accuracy"],
+        "dev_per_class": report["per_class"],
+        "dev_confusion_matrix": report["confusion_matrix"],
+    }
 
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
@@ -45,8 +50,7 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[s
         "macro_f1": round(float(np.mean([s[2] for s in scores])), 4),
         "accuracy": round(float(np.trace(matrix)) / n, 4) if n else 0.0,
         "per_class": {
-            label: {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": support}
-            for label, (p, r, f, support) in zip(labels, scores)
+            label: {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": support} for label, (p, r, f, support) in zip(labels, scores)
         },
         "labels": list(labels),
         "confusion_matrix": matrix.tolist(),

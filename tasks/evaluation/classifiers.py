@@ -1,5 +1,6 @@
 """Stance and sentiment measured through the pipeline's own code paths: the same encoder
 pass, the same configured heads, the same document aggregation as `newsflow run`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.stages.clean import split_sentences
 from tasks.config import PipelineConfig, resolve_resource
-from tasks.stages.encode import SentencesToEncode, encode_sentences
 from tasks.evaluation.classification import classification_report
 from tasks.evaluation.data_files import read_rows, require_columns
-from tasks.models.encoder import model_folder, weights_sha256
 from tasks.models.backends import backend_provenance
+from tasks.models.encoder import model_folder, weights_sha256
 from tasks.models.heads import head_sha256
-from tasks.training.newsmtsc import distinct_sentences, read_newsmtsc, sentence_polarity_labels
-from tasks.training.train_heads import SENTIMENT_LABELS
+from tasks.stages.clean import split_sentences
+from tasks.stages.encode import SentencesToEncode, encode_sentences
 from tasks.stages.sentiment import classify_sentiment, sentence_probabilities
 from tasks.stages.stance import classify_stances, mention_probabilities
+from tasks.training.newsmtsc import distinct_sentences, read_newsmtsc, sentence_polarity_labels
+from tasks.training.train_heads import SENTIMENT_LABELS
 
 SENTIMENT_NAMES = {"-1": "negative", "0": "neutral", "1": "positive", "negative": "negative", "neutral": "neutral", "positive": "positive"}
 
@@ -31,8 +32,13 @@ def model_ids(config: PipelineConfig, task: str) -> dict:
         return backend
     head = resolve_resource(getattr(config, task).head)
     encoder = model_folder(config.encoder.model)
-    return {"encoder": config.encoder.model, "encoder_weights_sha256": weights_sha256(encoder),
-            "head": head.name, "head_path": str(head), "head_weights_sha256": head_sha256(head)}
+    return {
+        "encoder": config.encoder.model,
+        "encoder_weights_sha256": weights_sha256(encoder),
+        "head": head.name,
+        "head_path": str(head),
+        "head_weights_sha256": head_sha256(head),
+    }
 
 
 def evaluate_stance(data: Path, config: PipelineConfig) -> tuple[dict, pd.DataFrame]:
@@ -51,9 +57,15 @@ def evaluate_stance(data: Path, config: PipelineConfig) -> tuple[dict, pd.DataFr
     gold = np.array([row["polarity"] + 1 for row in rows])  # -1/0/1 -> against/neutral/favor
     predicted = np.array([labels.index(label) for label in stances["label"]], dtype=np.int64)
     metrics = {"task": "stance", **classification_report(gold, predicted, labels), "models": model_ids(config, "stance")}
-    examples = pd.DataFrame({"sentence": [r["sentence"] for r in rows], "mention": [r["mention"] for r in rows],
-                             "gold": [labels[g] for g in gold], "predicted": stances["label"].to_list(),
-                             "confidence": stances["confidence"].to_numpy()})
+    examples = pd.DataFrame(
+        {
+            "sentence": [r["sentence"] for r in rows],
+            "mention": [r["mention"] for r in rows],
+            "gold": [labels[g] for g in gold],
+            "predicted": stances["label"].to_list(),
+            "confidence": stances["confidence"].to_numpy(),
+        }
+    )
     return metrics, examples
 
 
@@ -94,7 +106,11 @@ def evaluate_sentiment(data: Path, config: PipelineConfig, text_column: str = "t
     predicted_names = documents.column("sentiment").to_pylist()  # one row per text, in order
     gold = np.array([labels.index(g) for g in gold_names], dtype=np.int64)
     predicted = np.array([labels.index(p) for p in predicted_names], dtype=np.int64)
-    metrics = {"task": "sentiment", **classification_report(gold, predicted, labels), "n_rejected": len(all_texts) - len(kept),
-               "rejected_by_reason": {"empty": len(all_texts) - len(kept)} if len(kept) < len(all_texts) else {},
-               "models": model_ids(config, "sentiment")}
+    metrics = {
+        "task": "sentiment",
+        **classification_report(gold, predicted, labels),
+        "n_rejected": len(all_texts) - len(kept),
+        "rejected_by_reason": {"empty": len(all_texts) - len(kept)} if len(kept) < len(all_texts) else {},
+        "models": model_ids(config, "sentiment"),
+    }
     return metrics, pd.DataFrame({"text": texts, "gold": gold_names, "predicted": predicted_names})

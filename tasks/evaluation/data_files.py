@@ -1,4 +1,5 @@
 """Reading labelled evaluation data: CSV, JSONL or Parquet, as a list of row dicts."""
+
 from __future__ import annotations
 
 import json

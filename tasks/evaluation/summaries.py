@@ -5,6 +5,7 @@ Each article goes through exactly what a run does to it (clean_document, one enc
 pass, summarize_sentences), so the numbers describe the pipeline, not a re-implementation
 of it. Articles that cleaning rejects are counted and listed with their reasons, never
 scored and never dropped silently. Plain functions: no Prefect."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -16,11 +17,11 @@ from typing import Any
 import pyarrow as pa
 from rouge_score import rouge_scorer
 
-from tasks.stages.clean import clean_document, split_sentences
 from tasks.config import PipelineConfig
-from tasks.stages.encode import encode_documents
 from tasks.evaluation.data_files import read_rows, require_columns
 from tasks.records import CleanDocument, RawDocument, Rejection, RejectReason
+from tasks.stages.clean import clean_document, split_sentences
+from tasks.stages.encode import encode_documents
 from tasks.stages.summarize import METHOD, abstractive_summaries, summarize_sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
@@ -107,8 +108,10 @@ def pipeline_summaries(cleaned: list[Cleaned], config: PipelineConfig) -> list[t
     Documents are keyed by position, not by doc_id: two articles with the same text would
     share a doc_id, and the summariser reads each key's rows as one document."""
     keys = [str(i) for i in range(len(cleaned))]
-    documents = pa.table({"doc_id": keys, "sentences": [c.document.sentences for c in cleaned]},
-                         schema=pa.schema([("doc_id", pa.string()), ("sentences", pa.list_(pa.string()))]))
+    documents = pa.table(
+        {"doc_id": keys, "sentences": [c.document.sentences for c in cleaned]},
+        schema=pa.schema([("doc_id", pa.string()), ("sentences", pa.list_(pa.string()))]),
+    )
     sentences, _mentions = encode_documents(documents, config)
     if config.summary.kind == "abstractive":
         generated = abstractive_summaries(sentences, config)

@@ -4,6 +4,7 @@ model's input, each window is summarised, and the joined window summaries are su
 again while there is more than one. Nothing is truncated: a sentence longer than a window
 is split across windows by tokens. Generation is deterministic and every decoding setting
 comes from the config, not from the model's shipped defaults."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,7 +62,8 @@ class Seq2SeqSummarizer:
             # Two window summaries must fit one window, or the reduce step cannot shrink anything.
             raise SummaryLengthError(
                 f"summary.max_new_tokens ({settings.max_new_tokens}) must be at most half the model's input window less {REDUCE_MARGIN} "
-                f"({self.window} tokens after the prefix and special tokens)")
+                f"({self.window} tokens after the prefix and special tokens)"
+            )
 
     def input_limit(self) -> int:
         """The longest input the model takes: the config's, else the smaller of the
@@ -98,11 +100,20 @@ class Seq2SeqSummarizer:
         shipped = self.loaded.model.generation_config
         s = self.settings
         return GenerationConfig(
-            decoder_start_token_id=shipped.decoder_start_token_id, bos_token_id=shipped.bos_token_id,
-            eos_token_id=shipped.eos_token_id, pad_token_id=shipped.pad_token_id,
-            forced_bos_token_id=shipped.forced_bos_token_id, forced_eos_token_id=shipped.forced_eos_token_id,
-            do_sample=False, num_beams=s.num_beams, max_new_tokens=s.max_new_tokens, min_new_tokens=s.min_new_tokens,
-            no_repeat_ngram_size=s.no_repeat_ngram_size, length_penalty=s.length_penalty, early_stopping=True)
+            decoder_start_token_id=shipped.decoder_start_token_id,
+            bos_token_id=shipped.bos_token_id,
+            eos_token_id=shipped.eos_token_id,
+            pad_token_id=shipped.pad_token_id,
+            forced_bos_token_id=shipped.forced_bos_token_id,
+            forced_eos_token_id=shipped.forced_eos_token_id,
+            do_sample=False,
+            num_beams=s.num_beams,
+            max_new_tokens=s.max_new_tokens,
+            min_new_tokens=s.min_new_tokens,
+            no_repeat_ngram_size=s.no_repeat_ngram_size,
+            length_penalty=s.length_penalty,
+            early_stopping=True,
+        )
 
     def generate(self, windows: list[list[int]]) -> list[str]:
         """One summary per token window, generated in length-sorted batches."""
@@ -120,8 +131,9 @@ class Seq2SeqSummarizer:
                 attention[row, : len(inputs[i])] = 1
             with self.loaded.lock, torch.inference_mode():
                 self.loaded.model.generation_config = config
-                generated = self.loaded.model.generate(input_ids=input_ids.to(self.loaded.device),
-                                                       attention_mask=attention.to(self.loaded.device), generation_config=config)
+                generated = self.loaded.model.generate(
+                    input_ids=input_ids.to(self.loaded.device), attention_mask=attention.to(self.loaded.device), generation_config=config
+                )
             for row, text in zip(batch, self.tokenizer.batch_decode(generated, skip_special_tokens=True)):
                 outputs[row] = text.strip()
         return outputs
@@ -147,5 +159,7 @@ class Seq2SeqSummarizer:
                     continue
                 pending[d] = self.windows(summaries)  # reduce: the window summaries, summarised again
                 if len(pending[d]) >= len(summaries):
-                    raise SummaryLengthError(f"the reduce step did not shrink ({len(summaries)} windows stayed {len(pending[d])}); lower summary.max_new_tokens")
+                    raise SummaryLengthError(
+                        f"the reduce step did not shrink ({len(summaries)} windows stayed {len(pending[d])}); lower summary.max_new_tokens"
+                    )
         raise SummaryLengthError(f"articles still had several windows after {MAX_ROUNDS} reduce rounds")

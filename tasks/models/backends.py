@@ -1,5 +1,6 @@
 """Which model serves each task, from the config's `kind` + `model`: the embedded heads,
 or a Hugging Face summariser, sentiment classifier or NLI model (loaded once per process)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -20,9 +21,16 @@ def _load(auto_class_name: str, model: str, revision: str | None, config: Pipeli
 
 def generation_settings(config: PipelineConfig) -> GenerationSettings:
     s = config.summary
-    return GenerationSettings(num_beams=s.num_beams, max_new_tokens=s.max_new_tokens, min_new_tokens=s.min_new_tokens,
-                              no_repeat_ngram_size=s.no_repeat_ngram_size, length_penalty=s.length_penalty, prefix=s.prefix,
-                              max_input_tokens=s.max_input_tokens, batch_size=s.batch_size)
+    return GenerationSettings(
+        num_beams=s.num_beams,
+        max_new_tokens=s.max_new_tokens,
+        min_new_tokens=s.min_new_tokens,
+        no_repeat_ngram_size=s.no_repeat_ngram_size,
+        length_penalty=s.length_penalty,
+        prefix=s.prefix,
+        max_input_tokens=s.max_input_tokens,
+        batch_size=s.batch_size,
+    )
 
 
 def abstractive_summarizer(config: PipelineConfig) -> Seq2SeqSummarizer:
@@ -46,8 +54,12 @@ def backend_provenance(config: PipelineConfig, tasks: tuple[str, ...] = ("summar
     models: dict[str, Any] = {}
     if "summarizer" in tasks and config.summary.kind == "abstractive":
         summarizer = abstractive_summarizer(config)
-        models["summarizer"] = {"kind": "abstractive", **summarizer.loaded.provenance(), "generation": asdict(summarizer.settings),
-                                "input_window_tokens": summarizer.window}
+        models["summarizer"] = {
+            "kind": "abstractive",
+            **summarizer.loaded.provenance(),
+            "generation": asdict(summarizer.settings),
+            "input_window_tokens": summarizer.window,
+        }
     if "sentiment" in tasks and config.sentiment.kind == "classifier":
         models["sentiment"] = {"kind": "classifier", **sentiment_classifier(config).loaded.provenance()}
     if "stance" in tasks and config.stance.kind == "nli":

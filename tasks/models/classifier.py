@@ -1,6 +1,7 @@
 """Sequence-classification backends: sentence sentiment from any classifier, and zero-shot
 stance from any NLI model. Both return probabilities over the pipeline's own labels, so
 the document aggregation downstream is the same whichever model produced them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,9 @@ def label_columns(names: list[str], mapping: dict[str, str], targets: list[str],
     for name in names:
         target = lowered.get(name.lower(), name.lower())
         if target not in targets:
-            raise LabelMappingError(f"the model's label {name!r} is not mapped: set {key} = {{ {name} = \"one of {', '.join(targets)}\" }} "
-                                    f"(model labels: {', '.join(names)})")
+            raise LabelMappingError(
+                f'the model\'s label {name!r} is not mapped: set {key} = {{ {name} = "one of {", ".join(targets)}" }} (model labels: {", ".join(names)})'
+            )
         columns.append(targets.index(target))
     return columns
 
@@ -102,8 +104,10 @@ class ZeroShotStance:
         # Three-way NLI models say contradiction; two-way ones (entailment / not_entailment) the complement.
         against = [i for i, name in enumerate(names) if name.startswith("contra")] or [i for i, name in enumerate(names) if name.startswith("not_entail")]
         if not entailment or not against:
-            raise LabelMappingError(f"{loaded.model_id} is not an NLI model: its labels are {', '.join(model_labels(loaded))}, "
-                                    "need 'entailment' and 'contradiction' (or 'not_entailment')")
+            raise LabelMappingError(
+                f"{loaded.model_id} is not an NLI model: its labels are {', '.join(model_labels(loaded))}, "
+                "need 'entailment' and 'contradiction' (or 'not_entailment')"
+            )
         self.entailment, self.contradiction = entailment[0], against[0]
         self.max_length = max_length
         self.max_tokens_per_batch = max_tokens_per_batch

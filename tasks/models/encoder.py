@@ -2,15 +2,17 @@
 
 One forward pass per sentence serves every head: mean-pooled sentence embeddings for
 summaries and sentiment, and pooled token states over target mentions for stance."""
+
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -120,8 +122,7 @@ def resolve_precision(precision: str, backend: str, device: str = "cpu") -> str:
 
 
 class SentenceEncoder:
-    def __init__(self, folder: Path, max_length: int, max_tokens_per_batch: int, precision: str = "fp32", backend: str = "torch",
-                 device: str = "cpu"):
+    def __init__(self, folder: Path, max_length: int, max_tokens_per_batch: int, precision: str = "fp32", backend: str = "torch", device: str = "cpu"):
         self.folder = folder
         self.max_length = max_length
         self.max_tokens_per_batch = max_tokens_per_batch
@@ -148,8 +149,12 @@ class SentenceEncoder:
     def tokenize(self, sentences: list[str]) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
         """Token ids and character offsets, unpadded; lengths drive sorting and batching."""
         tokenized = self.tokenizer(
-            sentences, truncation=True, max_length=self.max_length, return_offsets_mapping=True,
-            return_attention_mask=False, return_token_type_ids=False,
+            sentences,
+            truncation=True,
+            max_length=self.max_length,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
         )
         return tokenized["input_ids"], tokenized["offset_mapping"]
 
@@ -286,8 +291,9 @@ def _cached_encoder(model: str, max_length: int, max_tokens_per_batch: int, prec
     return SentenceEncoder(model_folder(model), max_length, max_tokens_per_batch, precision, backend, device)
 
 
-def get_encoder(model: str, max_length: int, max_tokens_per_batch: int, threads: int = 0, precision: str = "fp32", backend: str = "torch",
-                device: str = "cpu") -> SentenceEncoder:
+def get_encoder(
+    model: str, max_length: int, max_tokens_per_batch: int, threads: int = 0, precision: str = "fp32", backend: str = "torch", device: str = "cpu"
+) -> SentenceEncoder:
     """The process-wide encoder for these settings, loaded on first use. (fp32 unless asked:
     training reads fp32 features; the pipeline passes its configured precision.)"""
     with _LOAD_LOCK:

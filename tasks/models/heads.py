@@ -2,6 +2,7 @@
 
 A head maps a feature matrix to class probabilities. The shipped heads are
 multinomial logistic regressions stored as safetensors plus a JSON model card."""
+
 from __future__ import annotations
 
 import hashlib
@@ -82,8 +83,13 @@ def load_linear_head(folder: Path) -> LinearHead:
     if card.get("kind", LINEAR_KIND) != LINEAR_KIND:
         raise ValueError(f"{folder} holds a {card['kind']} head; this stage needs a linear head over encoder features")
     return LinearHead(
-        weight=tensors["weight"], bias=tensors["bias"], mean=tensors["mean"], scale=tensors["scale"],
-        labels=list(card["labels"]), features=card["features"], card=card,
+        weight=tensors["weight"],
+        bias=tensors["bias"],
+        mean=tensors["mean"],
+        scale=tensors["scale"],
+        labels=list(card["labels"]),
+        features=card["features"],
+        card=card,
     )
 
 

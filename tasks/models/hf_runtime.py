@@ -2,6 +2,7 @@
 (only when the config allows downloads) a hub id, safetensors only, never remote code,
 once per process, on the configured device and precision, with provenance for the run
 record (id, revision, weight sha256, device, dtype)."""
+
 from __future__ import annotations
 
 import threading
@@ -37,8 +38,14 @@ class LoadedModel:
     def provenance(self) -> dict[str, str | None]:
         # A hub snapshot's folder name is the commit it came from: more exact than the config's revision.
         revision = self.folder.name if self.folder.parent.name == "snapshots" else self.revision
-        return {"id": self.model_id, "path": str(self.folder), "revision": revision,
-                "weights_sha256": weights_sha256(self.folder), "device": str(self.device), "dtype": self.dtype}
+        return {
+            "id": self.model_id,
+            "path": str(self.folder),
+            "revision": revision,
+            "weights_sha256": weights_sha256(self.folder),
+            "device": str(self.device),
+            "dtype": self.dtype,
+        }
 
 
 def resolve_device(device: str) -> torch.device:
@@ -85,8 +92,14 @@ def local_folder(model: str, allow_downloads: bool, revision: str | None) -> Pat
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(model, revision=revision, local_files_only=not allow_downloads,
-                                      allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.spm", "*.tiktoken"]))
+        return Path(
+            snapshot_download(
+                model,
+                revision=revision,
+                local_files_only=not allow_downloads,
+                allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.spm", "*.tiktoken"],
+            )
+        )
     except LocalEntryNotFoundError as exc:
         raise ModelLoadError(
             f"model {model!r} is not a local folder and not in the Hugging Face cache; "
@@ -96,8 +109,9 @@ def local_folder(model: str, allow_downloads: bool, revision: str | None) -> Pat
         raise ModelLoadError(f"could not fetch {model!r} from the Hugging Face hub: {type(exc).__name__}: {exc}") from exc
 
 
-def load_model(auto_class: Any, model: str, device: str = "auto", dtype: str = "auto", allow_downloads: bool = False,
-               revision: str | None = None) -> LoadedModel:
+def load_model(
+    auto_class: Any, model: str, device: str = "auto", dtype: str = "auto", allow_downloads: bool = False, revision: str | None = None
+) -> LoadedModel:
     """The model once per process for these settings, in eval mode on its device."""
     key = (auto_class.__name__, model, device, dtype, allow_downloads, revision)
     with _LOCK:
@@ -115,7 +129,6 @@ def _load(auto_class: Any, model: str, device: str, dtype: str, allow_downloads:
     target = resolve_device(device)
     precision = resolve_dtype(dtype, target)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
-    loaded = auto_class.from_pretrained(str(folder), local_files_only=True, use_safetensors=True, trust_remote_code=False,
-                                        dtype=DTYPES[precision])
+    loaded = auto_class.from_pretrained(str(folder), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=DTYPES[precision])
     loaded.to(target).eval()
     return LoadedModel(loaded, tokenizer, model, folder, revision, target, precision, threading.Lock())

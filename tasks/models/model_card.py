@@ -1,5 +1,6 @@
 """Model cards: every trained head ships card.json (read by the pipeline) and README.md
 (read by people), both written from the same dict."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ from pathlib import Path
 CARD_FILE = "card.json"
 MARKDOWN_FILE = "README.md"
 NEWSMTSC_CREDIT = (
-    "Trained on NewsMTSC (Hamborg and Donnay, \"NewsMTSC: A Dataset for (Multi-)Target-dependent "
-    "Sentiment Classification in Political News Articles\", EACL 2021; github.com/fhamborg/NewsMTSC, "
+    'Trained on NewsMTSC (Hamborg and Donnay, "NewsMTSC: A Dataset for (Multi-)Target-dependent '
+    'Sentiment Classification in Political News Articles", EACL 2021; github.com/fhamborg/NewsMTSC, '
     "newsmtsc-rw split, MIT licence)."
 )
 
@@ -34,8 +35,17 @@ def render_markdown(card: dict) -> str:
     ]
     for name, digest in card.get("data", {}).items():
         lines.append(f"| data: {name} | sha256 `{digest}` |")
-    lines += ["", "## Hyper-parameters", "", "```json", json.dumps(card.get("hyperparameters", {}), indent=2), "```",
-              "", "## Dev metrics (NewsMTSC dev.jsonl, used for selection)", ""]
+    lines += [
+        "",
+        "## Hyper-parameters",
+        "",
+        "```json",
+        json.dumps(card.get("hyperparameters", {}), indent=2),
+        "```",
+        "",
+        "## Dev metrics (NewsMTSC dev.jsonl, used for selection)",
+        "",
+    ]
     lines += [f"- {key}: {value}" for key, value in metrics.items() if not isinstance(value, (dict, list))]
     per_class = metrics.get("dev_per_class")
     if per_class:
@@ -44,13 +54,11 @@ def render_markdown(card: dict) -> str:
     matrix = metrics.get("dev_confusion_matrix")
     if matrix:
         labels = card.get("labels", [])
-        lines += ["", "Confusion matrix (rows true, columns predicted):", "", "| | " + " | ".join(labels) + " |",
-                  "| --- " * (len(labels) + 1) + "|"]
+        lines += ["", "Confusion matrix (rows true, columns predicted):", "", "| | " + " | ".join(labels) + " |", "| --- " * (len(labels) + 1) + "|"]
         lines += [f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(labels, matrix)]
     cost = card.get("inference_cost")
     if cost:
-        lines += ["", "## Inference cost (measured after training, not by it)", "", cost.get("summary", ""), "",
-                  f"Command: `{cost.get('command', '')}`"]
+        lines += ["", "## Inference cost (measured after training, not by it)", "", cost.get("summary", ""), "", f"Command: `{cost.get('command', '')}`"]
     lines += ["", f"Regenerate: `{card.get('command', 'newsflow train')}` (deterministic for the same seed and thread count).", ""]
     return "\n".join(lines)
 

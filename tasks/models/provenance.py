@@ -1,7 +1,6 @@
 """Which models a run uses: ids and weight hashes, checked before any work starts."""
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 from tasks.config import PipelineConfig, resolve_resource
 from tasks.models.backends import backend_provenance

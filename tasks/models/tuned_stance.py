@@ -9,6 +9,7 @@ only, and classifies [sentence mean; mention mean]. Probabilities are calibrated
 temperature fitted on dev.
 
 Stored as safetensors (layer weights in fp16, the rest fp32) plus card.json/README.md."""
+
 from __future__ import annotations
 
 import copy

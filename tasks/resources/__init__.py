@@ -6,6 +6,7 @@ into the wheel as the data packages `tasks.resources.configs` and `tasks.resourc
 (`[tool.setuptools.package-dir]`), and an installed newsflow reads them with
 importlib.resources. In a checkout (pytest, an editable install) those packages do not
 import, and the folders themselves are used: one copy of each file either way."""
+
 from __future__ import annotations
 
 from importlib import resources, util

@@ -1,12 +1,14 @@
 """Encode stage: one transformer pass over every sentence of a shard, plus pooled token
 states over each target mention. Every head reads what this stage writes."""
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import pyarrow as pa
+
 from tasks.arrow import vector_column
 from tasks.config import PipelineConfig, resolve_resource
 from tasks.models.encoder import SentenceEncoder, Span, get_encoder
@@ -15,7 +17,6 @@ from tasks.models.tuned_stance import KIND as TUNED_KIND
 from tasks.models.tuned_stance import TunedStanceHead, load_tuned_stance_head
 from tasks.records import StageOutput
 from tasks.stages.targets import TargetMatcher
-
 
 STANCE_PROBS = "stance_probs"  # mentions column a tuned stance head fills during this stage
 _TUNED_HEADS: dict[tuple[str, int], TunedStanceHead] = {}
@@ -88,16 +89,24 @@ def encode_sentences(batch: SentencesToEncode, config: PipelineConfig) -> tuple[
     # One shard at a time (the encoder's one inference thread): interleaved shards would
     # hold several shards' tokens in memory and delay every shard's heads and write.
     encoded = encoder.encode(batch.texts, batch.spans, tuned)
-    sentences_table = pa.table({
-        "doc_id": pa.array(batch.doc_ids, pa.string()), "sentence_index": pa.array(batch.indexes, pa.int32()),
-        "text": pa.array(batch.texts, pa.string()), "embedding": vector_column(encoded.sentence_vectors),
-    })
+    sentences_table = pa.table(
+        {
+            "doc_id": pa.array(batch.doc_ids, pa.string()),
+            "sentence_index": pa.array(batch.indexes, pa.int32()),
+            "text": pa.array(batch.texts, pa.string()),
+            "embedding": vector_column(encoded.sentence_vectors),
+        }
+    )
     m = batch.mentions
     mention_columns = {
-        "doc_id": pa.array(m["doc_id"], pa.string()), "sentence_index": pa.array(m["sentence_index"], pa.int32()),
-        "target": pa.array(m["target"], pa.string()), "surface": pa.array(m["surface"], pa.string()),
-        "start": pa.array(m["start"], pa.int32()), "end": pa.array(m["end"], pa.int32()),
-        "span_embedding": vector_column(encoded.span_vectors), "window_embedding": vector_column(encoded.window_vectors),
+        "doc_id": pa.array(m["doc_id"], pa.string()),
+        "sentence_index": pa.array(m["sentence_index"], pa.int32()),
+        "target": pa.array(m["target"], pa.string()),
+        "surface": pa.array(m["surface"], pa.string()),
+        "start": pa.array(m["start"], pa.int32()),
+        "end": pa.array(m["end"], pa.int32()),
+        "span_embedding": vector_column(encoded.span_vectors),
+        "window_embedding": vector_column(encoded.window_vectors),
     }
     if encoded.span_probs is not None:
         mention_columns[STANCE_PROBS] = vector_column(encoded.span_probs)
@@ -117,9 +126,11 @@ def sentences_to_encode(rows: Iterable[tuple[str, int, str]], config: PipelineCo
 
 def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
     """The sentences and the configured targets' mentions of the given documents, encoded."""
-    rows = ((doc_id, index, sentence)
-            for doc_id, sentences in zip(documents.column("doc_id").to_pylist(), documents.column("sentences").to_pylist())
-            for index, sentence in enumerate(sentences))
+    rows = (
+        (doc_id, index, sentence)
+        for doc_id, sentences in zip(documents.column("doc_id").to_pylist(), documents.column("sentences").to_pylist())
+        for index, sentence in enumerate(sentences)
+    )
     return encode_sentences(sentences_to_encode(rows, config), config)
 
 

@@ -1,13 +1,14 @@
 """Sentiment stage: each sentence through the sentiment head; each document's
 probabilities are its sentences', weighted by how opinionated each is, and its label
 their argmax (see `opinion_weighted_mean`)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 
-from tasks.config import PipelineConfig
 from tasks.arrow import column_vectors, row_ranges
+from tasks.config import PipelineConfig
 from tasks.models.heads import cached_head, opinion_weighted_mean
 from tasks.records import StageOutput
 
@@ -33,10 +34,13 @@ def sentence_probabilities(sentences: pa.Table, config: PipelineConfig) -> tuple
 
 def classify_sentiment(sentences: pa.Table, probs: np.ndarray, labels: list[str]) -> tuple[pa.Table, pa.Table]:
     """(per-sentence table, per-document table) for a shard's sentences."""
-    per_sentence = pa.table({
-        "doc_id": sentences.column("doc_id"), "sentence_index": sentences.column("sentence_index"),
-        **probability_columns(labels, probs, [labels[i] for i in probs.argmax(axis=1)]),
-    })
+    per_sentence = pa.table(
+        {
+            "doc_id": sentences.column("doc_id"),
+            "sentence_index": sentences.column("sentence_index"),
+            **probability_columns(labels, probs, [labels[i] for i in probs.argmax(axis=1)]),
+        }
+    )
     ranges = row_ranges(sentences.column("doc_id").to_pylist())
     neutral = labels.index("neutral")
     doc_probs = np.array([opinion_weighted_mean(probs[rows], neutral) for _, rows in ranges]).reshape(-1, len(labels))

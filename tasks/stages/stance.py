@@ -4,16 +4,17 @@ document and target from all its mentions, with the sentence that shows it best.
 A linear head reads the mention's pooled encoder features here; a tuned head has
 already run inside the encoder pass (it shares its lower layers) and left its
 probabilities in the mentions table's `stance_probs` column."""
+
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 
-from tasks.config import PipelineConfig, resolve_resource
 from tasks.arrow import column_vectors
-from tasks.stages.encode import STANCE_PROBS
+from tasks.config import PipelineConfig, resolve_resource
 from tasks.models.heads import cached_head, opinion_weighted_mean, read_card
 from tasks.records import StageOutput
+from tasks.stages.encode import STANCE_PROBS
 
 NEUTRAL = "neutral"
 
@@ -26,11 +27,13 @@ def sentence_rows(sentences: pa.Table, mentions: pa.Table) -> list[int]:
 
 def mention_features(sentences: pa.Table, mentions: pa.Table, rows: list[int]) -> np.ndarray:
     """sentence embedding + mention span + mention window, one row per mention."""
-    return np.hstack([
-        column_vectors(sentences, "embedding")[rows],
-        column_vectors(mentions, "span_embedding"),
-        column_vectors(mentions, "window_embedding"),
-    ])
+    return np.hstack(
+        [
+            column_vectors(sentences, "embedding")[rows],
+            column_vectors(mentions, "span_embedding"),
+            column_vectors(mentions, "window_embedding"),
+        ]
+    )
 
 
 def document_stance(probs: np.ndarray, labels: list[str]) -> tuple[str, float, np.ndarray, int]:
@@ -43,11 +46,18 @@ def document_stance(probs: np.ndarray, labels: list[str]) -> tuple[str, float, n
 
 
 def stances_schema(labels: list[str]) -> pa.Schema:
-    return pa.schema([
-        ("doc_id", pa.string()), ("target", pa.string()), ("label", pa.string()), ("confidence", pa.float32()),
-        ("n_mentions", pa.int32()), ("evidence", pa.string()), ("evidence_sentence", pa.int32()),
-        *[(f"p_{label}", pa.float32()) for label in labels],
-    ])
+    return pa.schema(
+        [
+            ("doc_id", pa.string()),
+            ("target", pa.string()),
+            ("label", pa.string()),
+            ("confidence", pa.float32()),
+            ("n_mentions", pa.int32()),
+            ("evidence", pa.string()),
+            ("evidence_sentence", pa.int32()),
+            *[(f"p_{label}", pa.float32()) for label in labels],
+        ]
+    )
 
 
 def mention_probabilities(sentences: pa.Table, mentions: pa.Table, config: PipelineConfig) -> tuple[np.ndarray, list[str]]:
@@ -84,9 +94,18 @@ def classify_stances(sentences: pa.Table, mentions: pa.Table, probs: np.ndarray,
     for (doc_id, target), group in groups.items():
         label, confidence, mean, best = document_stance(probs[group], labels)
         evidence = group[best]
-        out.append({"doc_id": doc_id, "target": target, "label": label, "confidence": confidence, "n_mentions": len(group),
-                    "evidence": texts[rows[evidence]], "evidence_sentence": indexes[evidence],
-                    **{f"p_{name}": float(mean[k]) for k, name in enumerate(labels)}})
+        out.append(
+            {
+                "doc_id": doc_id,
+                "target": target,
+                "label": label,
+                "confidence": confidence,
+                "n_mentions": len(group),
+                "evidence": texts[rows[evidence]],
+                "evidence_sentence": indexes[evidence],
+                **{f"p_{name}": float(mean[k]) for k, name in enumerate(labels)},
+            }
+        )
     return pa.Table.from_pylist(out, schema=schema)
 
 

@@ -1,6 +1,7 @@
 """Summarize stage: extractive summaries from the encoder's sentence embeddings
 (centroid relevance plus a lead prior, chosen with MMR, kept in document order), or
 abstractive ones from a seq2seq model (`summary.kind = "abstractive"`)."""
+
 from __future__ import annotations
 
 import re
@@ -8,11 +9,11 @@ import re
 import numpy as np
 import pyarrow as pa
 
+from tasks.arrow import column_vectors, row_ranges
+from tasks.config import PipelineConfig, SummaryConfig
+from tasks.records import StageOutput
 from tasks.stages.clean.bylines import is_byline
 from tasks.text import count_words
-from tasks.config import PipelineConfig, SummaryConfig
-from tasks.arrow import column_vectors, row_ranges
-from tasks.records import StageOutput
 
 METHOD = "extractive:centroid-mmr-lead"
 MIN_SUMMARY_WORDS = 4  # fragments and captions make poor summary sentences
@@ -87,11 +88,14 @@ def summarize_sentences(sentences: pa.Table, config: SummaryConfig) -> pa.Table:
         out["doc_id"].append(doc_id)
         out["summary"].append(" ".join(texts[rows][i] for i in picked))
         out["summary_sentences"].append(picked)
-    return pa.table({
-        "doc_id": pa.array(out["doc_id"], pa.string()), "summary": pa.array(out["summary"], pa.string()),
-        "summary_sentences": pa.array(out["summary_sentences"], pa.list_(pa.int32())),
-        "summary_method": pa.array([METHOD] * len(out["doc_id"]), pa.string()),
-    })
+    return pa.table(
+        {
+            "doc_id": pa.array(out["doc_id"], pa.string()),
+            "summary": pa.array(out["summary"], pa.string()),
+            "summary_sentences": pa.array(out["summary_sentences"], pa.list_(pa.int32())),
+            "summary_method": pa.array([METHOD] * len(out["doc_id"]), pa.string()),
+        }
+    )
 
 
 def abstractive_summaries(sentences: pa.Table, config: PipelineConfig) -> pa.Table:
@@ -103,11 +107,14 @@ def abstractive_summaries(sentences: pa.Table, config: PipelineConfig) -> pa.Tab
     texts = sentences.column("text").to_pylist()
     ranges = row_ranges(sentences.column("doc_id").to_pylist())
     summaries = summarizer.summarize_many([texts[rows] for _, rows in ranges])
-    return pa.table({
-        "doc_id": pa.array([d for d, _ in ranges], pa.string()), "summary": pa.array([s.text for s in summaries], pa.string()),
-        "summary_sentences": pa.array([[] for _ in ranges], pa.list_(pa.int32())),
-        "summary_method": pa.array([f"abstractive:{config.summary.model}"] * len(ranges), pa.string()),
-    })
+    return pa.table(
+        {
+            "doc_id": pa.array([d for d, _ in ranges], pa.string()),
+            "summary": pa.array([s.text for s in summaries], pa.string()),
+            "summary_sentences": pa.array([[] for _ in ranges], pa.list_(pa.int32())),
+            "summary_method": pa.array([f"abstractive:{config.summary.model}"] * len(ranges), pa.string()),
+        }
+    )
 
 
 def summarize_shard(sentences: pa.Table, config: PipelineConfig) -> StageOutput:

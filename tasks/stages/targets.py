@@ -1,4 +1,5 @@
 """Finding the configured stance targets (by name or alias) inside sentences."""
+
 from __future__ import annotations
 
 import re
@@ -25,9 +26,7 @@ class TargetMatcher:
             for form in target.surface_forms:
                 self._canonical.setdefault(form, target.name)
         forms = sorted(self._canonical, key=len, reverse=True)
-        self._pattern = (
-            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(f) for f in forms) + r")(?!\w)") if forms else None
-        )
+        self._pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(f) for f in forms) + r")(?!\w)") if forms else None
 
     def find(self, sentence: str) -> list[Mention]:
         if self._pattern is None:

@@ -2,6 +2,7 @@
 tables (`documents`, and when asked `sentences`). Stages whose results are tables of their
 own (stance's `stances`) are written as they are. Writing is the dataset's job
 (tasks/dataset/output.py)."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -19,9 +20,7 @@ def align_rows(table: pa.Table, doc_ids: list[str]) -> pa.Table:
 
 
 def join_documents(clean: pa.Table, summaries: pa.Table, sentiment: pa.Table) -> pa.Table:
-    documents = clean.select(DOCUMENT_COLUMNS).append_column(
-        "n_sentences", pc.list_value_length(clean.column("sentences")).cast(pa.int32())
-    )
+    documents = clean.select(DOCUMENT_COLUMNS).append_column("n_sentences", pc.list_value_length(clean.column("sentences")).cast(pa.int32()))
     doc_ids = documents.column("doc_id").to_pylist()
     for extra in (summaries, sentiment):
         aligned = align_rows(extra, doc_ids)
@@ -32,12 +31,12 @@ def join_documents(clean: pa.Table, summaries: pa.Table, sentiment: pa.Table) ->
 
 def sentence_rows_with_sentiment(sentences: pa.Table, sentiment: pa.Table) -> pa.Table:
     """Each sentence's text with its sentiment, in document and sentence order."""
-    return sentences.join(sentiment, ["doc_id", "sentence_index"], join_type="left outer").sort_by(
-        [("doc_id", "ascending"), ("sentence_index", "ascending")])
+    return sentences.join(sentiment, ["doc_id", "sentence_index"], join_type="left outer").sort_by([("doc_id", "ascending"), ("sentence_index", "ascending")])
 
 
-def joined_tables(clean: pa.Table, summaries: pa.Table, sentiment: pa.Table,
-                  sentences: pa.Table | None = None, sentence_sentiment: pa.Table | None = None) -> dict[str, pa.Table]:
+def joined_tables(
+    clean: pa.Table, summaries: pa.Table, sentiment: pa.Table, sentences: pa.Table | None = None, sentence_sentiment: pa.Table | None = None
+) -> dict[str, pa.Table]:
     """A shard's joined output tables; `sentences` only when its sentences are given."""
     tables = {"documents": join_documents(clean, summaries, sentiment)}
     if sentences is not None and sentence_sentiment is not None:

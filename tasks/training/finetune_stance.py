@@ -5,6 +5,7 @@ their states are computed once per sentence up front; each epoch then runs only 
 tuned layers. The epoch with the best dev macro-F1 is kept, and a softmax temperature
 is fitted on dev so the probabilities (and the document confidences built on them)
 are calibrated."""
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,8 @@ from torch import nn
 
 from tasks.evaluation.classification import dev_metrics, macro_f1
 from tasks.models.encoder import SentenceEncoder, Span, span_tokens
-from tasks.training.newsmtsc import distinct_sentences
 from tasks.models.tuned_stance import MentionBatch, TunedStanceHead, pad_mentions
+from tasks.training.newsmtsc import distinct_sentences
 
 Progress = Callable[[int, int, float], None]  # (step, total steps, seconds elapsed)
 
@@ -108,8 +109,9 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     return float(error)
 
 
-def finetune_stance(train: list[dict], dev: list[dict], encoder: SentenceEncoder, labels: list[str],
-                    settings: FinetuneSettings, progress: Progress | None = None) -> tuple[TunedStanceHead, dict]:
+def finetune_stance(
+    train: list[dict], dev: list[dict], encoder: SentenceEncoder, labels: list[str], settings: FinetuneSettings, progress: Progress | None = None
+) -> tuple[TunedStanceHead, dict]:
     """Train, keep the best epoch on dev, calibrate; returns the head and its dev metrics."""
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -119,10 +121,13 @@ def finetune_stance(train: list[dict], dev: list[dict], encoder: SentenceEncoder
     counts = np.bincount(train_data.labels, minlength=len(labels))
     # Class-balanced loss: macro-F1 weighs the rare favour class as much as the others.
     class_weight = torch.tensor(len(train_data.labels) / (len(labels) * np.maximum(counts, 1)), dtype=torch.float32)
-    optimiser = torch.optim.AdamW([
-        {"params": head.layers.parameters(), "lr": settings.learning_rate},
-        {"params": [head.marker, *head.classifier.parameters()], "lr": settings.head_learning_rate},
-    ], weight_decay=settings.weight_decay)
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": head.layers.parameters(), "lr": settings.learning_rate},
+            {"params": [head.marker, *head.classifier.parameters()], "lr": settings.head_learning_rate},
+        ],
+        weight_decay=settings.weight_decay,
+    )
     lengths = [s.shape[0] for s in train_data.states]
     steps_per_epoch = -(-len(lengths) // settings.batch_size)
     total = steps_per_epoch * settings.epochs
@@ -152,10 +157,14 @@ def finetune_stance(train: list[dict], dev: list[dict], encoder: SentenceEncoder
     head.temperature.fill_(fit_temperature(dev_logits, dev_data.labels))
     probs = torch.softmax(dev_logits / head.temperature, dim=-1).numpy()
     metrics = {
-        **dev_metrics(dev_data.labels, probs.argmax(axis=1), labels), "best_epoch": best[2], "dev_macro_f1_per_epoch": history,
+        **dev_metrics(dev_data.labels, probs.argmax(axis=1), labels),
+        "best_epoch": best[2],
+        "dev_macro_f1_per_epoch": history,
         "temperature": round(float(head.temperature), 4),
         "dev_ece_before_calibration": round(expected_calibration_error(torch.softmax(dev_logits, -1).numpy(), dev_data.labels), 4),
         "dev_ece": round(expected_calibration_error(probs, dev_data.labels), 4),
-        "n_train": len(train), "n_dev": len(dev), "train_seconds": round(time.perf_counter() - started, 1),
+        "n_train": len(train),
+        "n_dev": len(dev),
+        "train_seconds": round(time.perf_counter() - started, 1),
     }
     return head, metrics

@@ -1,5 +1,6 @@
 """NewsMTSC-format data: one target mention per row (`sentence`, `mention`, `polarity`
 -1/0/1, `from`/`to` character offsets, end exclusive), as training and evaluation read it."""
+
 from __future__ import annotations
 
 import json

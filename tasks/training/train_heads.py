@@ -6,6 +6,7 @@ Two paths, both selected on dev only:
 - the tuned stance head (`--finetune`): MiniLM's top layers fine-tuned with the target
   marked (see tasks/models/tuned_stance.py), best epoch chosen on dev, temperature fitted on dev.
 Training is deterministic for a given seed and thread count."""
+
 from __future__ import annotations
 
 import time
@@ -16,13 +17,13 @@ import numpy as np
 import torch
 
 from tasks.config import EncoderConfig
+from tasks.dataset.staging import file_sha256
 from tasks.evaluation.classification import dev_metrics, macro_f1
 from tasks.models.encoder import SentenceEncoder, Span, get_encoder, weights_sha256
-from tasks.training.finetune_stance import FinetuneSettings, Progress, finetune_stance
 from tasks.models.heads import LinearHead
 from tasks.models.model_card import NEWSMTSC_CREDIT
+from tasks.training.finetune_stance import FinetuneSettings, Progress, finetune_stance
 from tasks.training.newsmtsc import distinct_sentences, read_newsmtsc, sentence_polarity_labels
-from tasks.dataset.staging import file_sha256
 
 STANCE_LABELS = ["against", "neutral", "favor"]
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
@@ -54,8 +55,10 @@ def provenance(data: TrainingData, encoder: SentenceEncoder, seed: int) -> dict:
         "data": {str(data.train_path.name): file_sha256(data.train_path), str(data.dev_path.name): file_sha256(data.dev_path)},
         "data_credit": NEWSMTSC_CREDIT,
         "n_train_rows": len(data.train),
-        "encoder": EncoderConfig().model, "encoder_weights_sha256": weights_sha256(encoder.folder),
-        "seed": seed, "threads": torch.get_num_threads(),
+        "encoder": EncoderConfig().model,
+        "encoder_weights_sha256": weights_sha256(encoder.folder),
+        "seed": seed,
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -116,17 +119,43 @@ def train_linear_heads(data: TrainingData, out_dir: Path, seed: int = 0) -> dict
     torch.manual_seed(seed)
     encoder = pipeline_encoder()
     train, dev = featurise(data.train, encoder), featurise(data.dev, encoder)
-    common = {**provenance(data, encoder, seed), "command": "newsflow train", "method": "class-balanced multinomial logistic regression on frozen all-MiniLM-L6-v2 features, L2 chosen on dev"}
+    common = {
+        **provenance(data, encoder, seed),
+        "command": "newsflow train",
+        "method": "class-balanced multinomial logistic regression on frozen all-MiniLM-L6-v2 features, L2 chosen on dev",
+    }
     report = {}
     for name, x, y, x_dev, y_dev, labels, features, task in (
-        ("stance-linear", train.features, train.labels, dev.features, dev.labels, STANCE_LABELS, "sentence+span+window",
-         "Stance: sentiment toward a target mention in a sentence (against / neutral / favor)."),
-        ("sentiment-linear", train.sentence_features, train.sentence_labels, dev.sentence_features, dev.sentence_labels, SENTIMENT_LABELS,
-         "sentence", "Sentence sentiment (label: the rounded mean NewsMTSC polarity toward the sentence's targets)."),
+        (
+            "stance-linear",
+            train.features,
+            train.labels,
+            dev.features,
+            dev.labels,
+            STANCE_LABELS,
+            "sentence+span+window",
+            "Stance: sentiment toward a target mention in a sentence (against / neutral / favor).",
+        ),
+        (
+            "sentiment-linear",
+            train.sentence_features,
+            train.sentence_labels,
+            dev.sentence_features,
+            dev.sentence_labels,
+            SENTIMENT_LABELS,
+            "sentence",
+            "Sentence sentiment (label: the rounded mean NewsMTSC polarity toward the sentence's targets).",
+        ),
     ):
         head, metrics, hyperparameters = select_and_fit(x, y, x_dev, y_dev, labels, features)
-        head.card = {"name": name, "task": task, **common, "hyperparameters": hyperparameters, "metrics": metrics,
-                     "training_seconds": round(time.perf_counter() - started, 1)}
+        head.card = {
+            "name": name,
+            "task": task,
+            **common,
+            "hyperparameters": hyperparameters,
+            "metrics": metrics,
+            "training_seconds": round(time.perf_counter() - started, 1),
+        }
         head.save(out_dir / name)
         report[name] = metrics
     return report
@@ -143,8 +172,10 @@ def train_tuned_stance(data: TrainingData, out_dir: Path, settings: FinetuneSett
         **provenance(data, encoder, settings.seed),
         "command": f"newsflow train --finetune --epochs {settings.epochs} --layers {settings.n_layers} --seed {settings.seed}",
         "method": f"all-MiniLM-L6-v2's top {settings.n_layers} layers fine-tuned with a learned target-marker vector, "
-                  "[sentence mean; mention mean] -> linear; class-balanced cross-entropy, AdamW, best epoch on dev, temperature on dev",
-        "hyperparameters": asdict(settings), "metrics": metrics, "training_seconds": round(time.perf_counter() - started, 1),
+        "[sentence mean; mention mean] -> linear; class-balanced cross-entropy, AdamW, best epoch on dev, temperature on dev",
+        "hyperparameters": asdict(settings),
+        "metrics": metrics,
+        "training_seconds": round(time.perf_counter() - started, 1),
     }
     head.save(out_dir / "stance-tuned")
     return metrics

@@ -1,6 +1,7 @@
 """A real Prefect server on a free loopback port: scheduled and triggered runs, and the UI
 in a real browser (Debian's Chromium, headless, driven by Playwright). Every process the
 tests start is stopped at the end."""
+
 from __future__ import annotations
 
 import json
@@ -78,10 +79,27 @@ def test_a_served_schedule_runs_and_a_trigger_passes_its_overrides(live_server, 
     served_out, triggered_out = tmp_path / "served", tmp_path / "triggered"
     # Runs every 20 s (a run takes about that long here, one at a time per deployment, so the
     # trigger queues behind one at most); the runner polls every 2 s instead of 10.
-    serve = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--interval", "20", "--name", "e2e-every-20s",
-                              "--set", f'input.paths=["{ONE_ARTICLE}"]', "--set", f"output.root={served_out}"],
-                             cwd=REPO_ROOT, env={**env, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    serve = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "serve",
+            "--interval",
+            "20",
+            "--name",
+            "e2e-every-20s",
+            "--set",
+            f'input.paths=["{ONE_ARTICLE}"]',
+            "--set",
+            f"output.root={served_out}",
+        ],
+        cwd=REPO_ROOT,
+        env={**env, "PREFECT_RUNNER_POLL_FREQUENCY": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline, completed = time.monotonic() + 180, []
         while time.monotonic() < deadline and not completed:
@@ -106,8 +124,10 @@ def run_report_id(api_url: str, run_id: str) -> str:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 
     with SyncPrefectClient(api_url) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["newsflow-run-report"])),
-                                          flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["newsflow-run-report"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
+        )
     assert len(artifacts) == 1
     return str(artifacts[0].id)
 
@@ -123,9 +143,19 @@ def test_the_ui_shows_the_run_and_its_report(live_server, tmp_path):
     profile = tmp_path / "chromium-profile"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=shutil.which("chromium"), headless=True, viewport={"width": 1400, "height": 1000},
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            str(profile),
+            executable_path=shutil.which("chromium"),
+            headless=True,
+            viewport={"width": 1400, "height": 1000},
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
             env={**os.environ, "HOME": str(tmp_path)},
         )
         try:

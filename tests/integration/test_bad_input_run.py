@@ -1,6 +1,7 @@
 """A run over a folder of good articles mixed with every kind of bad input: the run
 completes, each bad input is a `rejected` row with its reason, the good ones are kept, and
 the run record proves kept + rejected = read for every input file."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ ARTICLE = (SAMPLES / "imf_warns_brazil_debt.txt").read_text(encoding="utf-8")
 # words, punctuation taken out, over and over.
 ENGLISH_WORDS = re.sub(r"[^\w\s]", " ", " ".join((SAMPLES / name).read_text(encoding="utf-8") for name in GOOD)).split()[:400]
 RUN_ON = " ".join(ENGLISH_WORDS[i % len(ENGLISH_WORDS)] for i in range(5_000))
-CP1252_ARTICLE = ("The café owners in São Paulo said the “new rules” would cost them dearly — about €2 million a year, "
-                  "according to the association’s own figures. ") * 6
+CP1252_ARTICLE = (
+    "The café owners in São Paulo said the “new rules” would cost them dearly — about €2 million a year, according to the association’s own figures. "
+) * 6
 
 
 def build_mixed_corpus(folder: Path, outside: Path) -> dict[str, set[str]]:
@@ -54,14 +56,20 @@ def build_mixed_corpus(folder: Path, outside: Path) -> dict[str, set[str]]:
     add("menu.html", "<html><head><title>Menu</title></head><body><nav><a href='/'>Home</a></nav></body></html>", "too_short")
     add("huge.txt", ("The council met again on Tuesday. " * 600_000)[:20_000_000], "too_long")
     add("run_on.txt", RUN_ON, "kept")
-    add("controls.txt", ARTICLE.replace("Brazil", "Bra\x00zil", 1).replace(". ", ".\x07 ", 3) + "\nThe archive desk annotated this copy on Friday morning.", "kept")
+    add(
+        "controls.txt",
+        ARTICLE.replace("Brazil", "Bra\x00zil", 1).replace(". ", ".\x07 ", 3) + "\nThe archive desk annotated this copy on Friday morning.",
+        "kept",
+    )
     add("french.txt", (SAMPLES / "fr_onu_accord_oceans.txt").read_bytes(), "language")
     # sorts after the original: the first copy in path order is kept
     add("reprint_of_imf.txt", (SAMPLES / "imf_warns_brazil_debt.txt").read_bytes(), "duplicate")
-    add("laughs.html", '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
-        "<html><body><p>&lol2;</p></body></html>", "parse_error")
-    add("xxe.html", '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><html><body><p>&xxe;</p></body></html>',
-        "parse_error")
+    add(
+        "laughs.html",
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><html><body><p>&lol2;</p></body></html>',
+        "parse_error",
+    )
+    add("xxe.html", '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><html><body><p>&xxe;</p></body></html>', "parse_error")
     outside.mkdir()
     (outside / "secret.txt").write_text(ARTICLE.replace("IMF", "Outside"), encoding="utf-8")
     os.symlink(outside / "secret.txt", folder / "link_outside.txt")
@@ -70,7 +78,7 @@ def build_mixed_corpus(folder: Path, outside: Path) -> dict[str, set[str]]:
 
 
 def file_of(origin: str, folder: Path) -> str:
-    name = origin[len(str(folder)) + 1:]
+    name = origin[len(str(folder)) + 1 :]
     return name.split(":")[0].split("#")[0]
 
 

@@ -1,6 +1,7 @@
 """`newsflow run` as a user types it: a bad config stops before any work, a good run
 exits 0 with its closing table, and a script can read its id from `newsflow runs` (piped:
 tab-separated) and pass it to `newsflow show`."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,12 @@ def test_run_uses_the_server_a_prefect_profile_names_instead_of_booting_one(tmp_
     home.mkdir()
     if profile_url:
         (home / "profiles.toml").write_text(f'active = "mine"\n[profiles.mine]\nPREFECT_API_URL = "{profile_url}"\n')
-    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_HOME": str(home),
-           "NEWSFLOW_HOME": str(tmp_path / "newsflow-home"), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+        "PREFECT_HOME": str(home),
+        "NEWSFLOW_HOME": str(tmp_path / "newsflow-home"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
     probe = "from flows.server import use_running_server; print(use_running_server())"
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

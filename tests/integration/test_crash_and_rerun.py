@@ -2,6 +2,7 @@
 killed with SIGKILL in the middle of 1,000 documents, then run again; two runs started at
 once over overlapping inputs; a transient I/O error that a retry absorbs and a bug that
 fails its stage at once."""
+
 from __future__ import annotations
 
 import errno
@@ -19,8 +20,13 @@ from tasks.dataset.shard_cache import CACHE_DIR, finished_entries
 from tests.cli_runs import kill_after_finished_shards, labelled_results, log_tail, start_cli_run
 from tests.conftest import SAMPLES, run_pipeline
 
-ENGLISH_SAMPLES = ["imf_warns_brazil_debt.txt", "nato_air_defence_timeline.txt", "port_strike_daily_courier.txt",
-                   "un_adaptation_fund_record_pledges.txt", "who_measles_india_russia_geneva.txt"]
+ENGLISH_SAMPLES = [
+    "imf_warns_brazil_debt.txt",
+    "nato_air_defence_timeline.txt",
+    "port_strike_daily_courier.txt",
+    "un_adaptation_fund_record_pledges.txt",
+    "who_measles_india_russia_geneva.txt",
+]
 CORPUS_DOCUMENTS = 1_000
 SHARD_SIZE = 100
 
@@ -51,8 +57,7 @@ def start_run(corpus: Path, output: Path, prefect_home: Path) -> subprocess.Pope
 
 def dataset_files(output: Path) -> list[Path]:
     """The Parquet files a reader of the dataset sees (pyarrow skips names starting with . or _)."""
-    return [p for p in output.rglob("*.parquet")
-            if not any(part.startswith((".", "_")) for part in p.relative_to(output).parts)]
+    return [p for p in output.rglob("*.parquet") if not any(part.startswith((".", "_")) for part in p.relative_to(output).parts)]
 
 
 def run_in_process(corpus: Path, output: Path, **overrides) -> dict:

@@ -1,5 +1,6 @@
 """`run.runner = "dask"`: the shards' task runs go to a LocalCluster of worker processes
 (through prefect-dask) and the output is the thread runner's, row for row."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,10 @@ pytestmark = pytest.mark.slow
 
 PROBABILITIES = {"documents": ["p_negative", "p_neutral", "p_positive"], "stances": ["p_against", "p_neutral", "p_favor", "confidence"]}
 KEYS = {"documents": ["doc_id"], "stances": ["doc_id", "target"]}
-EXACT = {"documents": ["doc_id", "title", "source", "language", "n_sentences", "summary", "sentiment"],
-         "stances": ["doc_id", "target", "label", "n_mentions", "evidence_sentence"]}
+EXACT = {
+    "documents": ["doc_id", "title", "source", "language", "n_sentences", "summary", "sentiment"],
+    "stances": ["doc_id", "target", "label", "n_mentions", "evidence_sentence"],
+}
 
 
 def run_with(runner: str, output: Path) -> dict:

@@ -1,6 +1,7 @@
 """docs/reference/tables.md against real output: every table's documented columns are the
 columns its Parquet files hold (with the documented types), and the page's "latest
 analysis" queries run and agree."""
+
 from __future__ import annotations
 
 import json
@@ -72,15 +73,20 @@ SENTENCES = [
 def write_evaluation_data(folder: Path) -> dict[str, tuple[Path, dict[str, str]]]:
     """Tiny labelled files of each kind `newsflow evaluate` reads."""
     stance = folder / "stance.jsonl"
-    stance.write_text("".join(json.dumps({"sentence": s, "mention": m, "polarity": p, "from": s.index(m), "to": s.index(m) + len(m)}) + "\n"
-                              for s, m, p in SENTENCES), encoding="utf-8")
+    stance.write_text(
+        "".join(json.dumps({"sentence": s, "mention": m, "polarity": p, "from": s.index(m), "to": s.index(m) + len(m)}) + "\n" for s, m, p in SENTENCES),
+        encoding="utf-8",
+    )
     sentiment = folder / "sentiment.jsonl"
     sentiment.write_text("".join(json.dumps({"text": s, "label": p}) + "\n" for s, _, p in SENTENCES), encoding="utf-8")
     summary = folder / "summary.jsonl"
     articles = [(SAMPLES / name).read_text(encoding="utf-8") for name in ("imf_warns_brazil_debt.txt", "un_adaptation_fund_record_pledges.txt")]
     summary.write_text("".join(json.dumps({"article": a, "highlights": a.strip().splitlines()[0]}) + "\n" for a in articles), encoding="utf-8")
-    return {"stance": (stance, {}), "sentiment": (sentiment, {"text": "text", "label": "label"}),
-            "summary": (summary, {"article": "article", "reference": "highlights"})}
+    return {
+        "stance": (stance, {}),
+        "sentiment": (sentiment, {"text": "text", "label": "label"}),
+        "summary": (summary, {"article": "article", "reference": "highlights"}),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +117,13 @@ def test_documented_columns_are_the_columns_in_the_files(documented_output, tabl
     assert schemas, f"no {table} files under {output}"
     in_files = {name for schema in schemas for name in schema.names}
     assert set(documented) == in_files, (
-        f"{table}: documented but not in the files: {sorted(set(documented) - in_files)}; "
-        f"in the files but not documented: {sorted(in_files - set(documented))}")
+        f"{table}: documented but not in the files: {sorted(set(documented) - in_files)}; in the files but not documented: {sorted(in_files - set(documented))}"
+    )
     for schema in schemas:
         for field in schema:
             assert documented[field.name] in type_words(field.type), (
-                f"{table}.{field.name}: documented as {documented[field.name]!r}, the files hold {field.type}")
+                f"{table}.{field.name}: documented as {documented[field.name]!r}, the files hold {field.type}"
+            )
 
 
 def code_blocks(section: str, language: str) -> list[str]:

@@ -1,5 +1,6 @@
 """`newsflow evaluate` and `newsflow train` as users call them: JSON on stdout, metrics in
 Parquet and in a Prefect table artifact, heads written with their cards."""
+
 from __future__ import annotations
 
 import json
@@ -13,16 +14,20 @@ from tests.integration.test_cli import newsflow
 pytestmark = pytest.mark.skipif(not NEWSMTSC.is_dir(), reason="NewsMTSC is read from ../shared/data/newsmtsc")
 
 ARTICLES = [
-    ("The city council of Eastbrook approved a new budget on Tuesday that doubles spending on public libraries. "
-     "Council members said the extra money will extend opening hours and pay for a mobile library van. "
-     "Residents had petitioned for longer hours for two years. The van will visit outlying villages twice a week. "
-     "Opposition members questioned whether the plan could be sustained beyond next year.",
-     "Eastbrook council doubles library spending.\nLonger opening hours and a mobile library van."),
-    ("Fishermen in the northern bay reported their best herring season in a decade, according to the regional fisheries office. "
-     "Scientists credit a ban on bottom trawling introduced five years ago. The catch rose by forty percent compared with last year. "
-     "Prices at the harbour market fell as a result, to the delight of local restaurants. "
-     "The fisheries office will publish a full report in the spring.",
-     "Best herring season in a decade in the northern bay.\nScientists credit a trawling ban."),
+    (
+        "The city council of Eastbrook approved a new budget on Tuesday that doubles spending on public libraries. "
+        "Council members said the extra money will extend opening hours and pay for a mobile library van. "
+        "Residents had petitioned for longer hours for two years. The van will visit outlying villages twice a week. "
+        "Opposition members questioned whether the plan could be sustained beyond next year.",
+        "Eastbrook council doubles library spending.\nLonger opening hours and a mobile library van.",
+    ),
+    (
+        "Fishermen in the northern bay reported their best herring season in a decade, according to the regional fisheries office. "
+        "Scientists credit a ban on bottom trawling introduced five years ago. The catch rose by forty percent compared with last year. "
+        "Prices at the harbour market fell as a result, to the delight of local restaurants. "
+        "The fisheries office will publish a full report in the spring.",
+        "Best herring season in a decade in the northern bay.\nScientists credit a trawling ban.",
+    ),
 ]
 
 
@@ -57,10 +62,33 @@ def test_evaluate_stance_json_has_the_promised_keys(tmp_path, stance_slice):
 @pytest.mark.slow
 def test_evaluate_sentiment_reads_text_and_label_columns(tmp_path):
     data = tmp_path / "sentiment.csv"
-    pd.DataFrame({"body": ["The rescue was a triumph and the town celebrated its heroes.", "The collapse killed dozens and officials lied about it.",
-                           "The committee meets on Tuesday.", ""], "gold": ["positive", "negative", 0, "neutral"]}).to_csv(data, index=False)
-    metrics = stdout_json(newsflow("evaluate", "sentiment", "--data", str(data), "--text-column", "body", "--label-column", "gold", "--json",
-                                   "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path))
+    pd.DataFrame(
+        {
+            "body": [
+                "The rescue was a triumph and the town celebrated its heroes.",
+                "The collapse killed dozens and officials lied about it.",
+                "The committee meets on Tuesday.",
+                "",
+            ],
+            "gold": ["positive", "negative", 0, "neutral"],
+        }
+    ).to_csv(data, index=False)
+    metrics = stdout_json(
+        newsflow(
+            "evaluate",
+            "sentiment",
+            "--data",
+            str(data),
+            "--text-column",
+            "body",
+            "--label-column",
+            "gold",
+            "--json",
+            "--set",
+            f"output.root={tmp_path / 'out'}",
+            cwd=tmp_path,
+        )
+    )
     assert metrics["n"] == 3 and {"macro_f1", "accuracy", "per_class", "confusion_matrix"} <= set(metrics)
     assert metrics["n_rejected"] == 1 and metrics["rejected_by_reason"] == {"empty": 1}  # the empty text: counted, not scored
     assert set(metrics["per_class"]) == {"negative", "neutral", "positive"}

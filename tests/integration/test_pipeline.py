@@ -1,4 +1,5 @@
 """The whole flow on the project's samples, under a Prefect test server."""
+
 from __future__ import annotations
 
 import json
@@ -14,15 +15,70 @@ from tests.conftest import SAMPLES, SEEDS, run_pipeline
 pytestmark = pytest.mark.slow
 
 EXPECTED_COLUMNS = {
-    "documents": {"doc_id", "origin", "source", "title", "authors", "published", "url", "language", "text", "n_sentences",
-                  "summary", "summary_sentences", "summary_method", "sentiment", "p_negative", "p_neutral", "p_positive", "run_id", "analysis_sha256"},
-    "stances": {"doc_id", "target", "label", "confidence", "n_mentions", "evidence", "evidence_sentence",
-                "p_against", "p_neutral", "p_favor", "run_id", "analysis_sha256"},
+    "documents": {
+        "doc_id",
+        "origin",
+        "source",
+        "title",
+        "authors",
+        "published",
+        "url",
+        "language",
+        "text",
+        "n_sentences",
+        "summary",
+        "summary_sentences",
+        "summary_method",
+        "sentiment",
+        "p_negative",
+        "p_neutral",
+        "p_positive",
+        "run_id",
+        "analysis_sha256",
+    },
+    "stances": {
+        "doc_id",
+        "target",
+        "label",
+        "confidence",
+        "n_mentions",
+        "evidence",
+        "evidence_sentence",
+        "p_against",
+        "p_neutral",
+        "p_favor",
+        "run_id",
+        "analysis_sha256",
+    },
     "sentences": {"doc_id", "sentence_index", "text", "sentiment", "p_negative", "p_neutral", "p_positive", "run_id", "analysis_sha256"},
     "rejected": {"origin", "reason", "detail", "stage", "run_id"},
-    "runs": {"run_id", "flow_run_name", "status", "started_at", "finished_at", "parameters", "config", "config_sha256",
-             "code_version", "models", "libraries", "n_read", "n_kept", "n_rejected", "counts", "rejected_by_reason",
-             "stage_seconds", "outputs", "analysis_sha256", "failed_stage", "host", "pid", "accounting", "cache", "processes"},
+    "runs": {
+        "run_id",
+        "flow_run_name",
+        "status",
+        "started_at",
+        "finished_at",
+        "parameters",
+        "config",
+        "config_sha256",
+        "code_version",
+        "models",
+        "libraries",
+        "n_read",
+        "n_kept",
+        "n_rejected",
+        "counts",
+        "rejected_by_reason",
+        "stage_seconds",
+        "outputs",
+        "analysis_sha256",
+        "failed_stage",
+        "host",
+        "pid",
+        "accounting",
+        "cache",
+        "processes",
+    },
 }
 
 
@@ -91,9 +147,7 @@ def test_outputs_are_hive_partitioned_and_read_with_duckdb(sample_runs):
     output, first, second = sample_runs
     files = list((output / "documents").glob("run_date=*/*.parquet"))
     assert files, "documents are partitioned by run_date"
-    counts = duckdb.sql(
-        f"select run_id, count(*) as n from read_parquet('{output}/documents/**/*.parquet', hive_partitioning=true) group by run_id"
-    ).fetchall()
+    counts = duckdb.sql(f"select run_id, count(*) as n from read_parquet('{output}/documents/**/*.parquet', hive_partitioning=true) group by run_id").fetchall()
     assert dict(counts) == {first["run_id"]: 15}
     assert not list(output.glob("_staging/*")), "staging files are removed after a successful run"
 
@@ -163,13 +217,23 @@ def test_a_missing_model_fails_the_run_before_work_and_records_it(prefect_harnes
 def test_hugging_face_backends_run_the_whole_pipeline(prefect_harness, tmp_path, tiny_models):
     """One config line per task swaps in a seq2seq summariser, a sentiment classifier and an
     NLI stance model (tiny random ones here); the run record names each with its sha256."""
-    summary = run_pipeline([str(SAMPLES / "imf_warns_brazil_debt.txt"), str(SAMPLES / "world_bank_india_rural_solar.md")], tmp_path, **{
-        "summary.kind": "abstractive", "summary.model": str(tiny_models.bart), "summary.num_beams": 1,
-        "summary.max_new_tokens": 12, "summary.min_new_tokens": 2,
-        "sentiment.kind": "classifier", "sentiment.model": str(tiny_models.sentiment),
-        "sentiment.labels": {"NEG": "negative", "NEU": "neutral", "POS": "positive"},
-        "stance.kind": "nli", "stance.model": str(tiny_models.nli), "runtime.device": "cpu",
-    })
+    summary = run_pipeline(
+        [str(SAMPLES / "imf_warns_brazil_debt.txt"), str(SAMPLES / "world_bank_india_rural_solar.md")],
+        tmp_path,
+        **{
+            "summary.kind": "abstractive",
+            "summary.model": str(tiny_models.bart),
+            "summary.num_beams": 1,
+            "summary.max_new_tokens": 12,
+            "summary.min_new_tokens": 2,
+            "sentiment.kind": "classifier",
+            "sentiment.model": str(tiny_models.sentiment),
+            "sentiment.labels": {"NEG": "negative", "NEU": "neutral", "POS": "positive"},
+            "stance.kind": "nli",
+            "stance.model": str(tiny_models.nli),
+            "runtime.device": "cpu",
+        },
+    )
     documents = read_table(tmp_path, "documents", summary["run_id"])
     assert len(documents) == 2 and documents.summary.str.len().gt(0).all()
     assert documents.summary_method.eq(f"abstractive:{tiny_models.bart}").all()

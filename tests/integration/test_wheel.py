@@ -2,6 +2,7 @@
 the shipped heads travel inside the package (tasks/resources), so `newsflow run` works from
 any folder. The slow test builds the wheel, installs it into a fresh virtual environment
 (its dependencies come from this one's site-packages) and runs the samples."""
+
 from __future__ import annotations
 
 import os
@@ -62,36 +63,66 @@ def test_the_wheel_runs_the_samples_from_an_unrelated_folder(tmp_path):
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         copy(REPO_ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
     pip = [sys.executable, "-m", "pip"]
-    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(tmp_path / "dist"), str(source)],
-                           capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("newsflow-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"tasks/resources/configs/default.toml", "tasks/resources/models/stance-tuned/head.safetensors",
-            "tasks/resources/models/sentiment-linear/card.json", "flows/cli.py"} <= names
+    assert {
+        "tasks/resources/configs/default.toml",
+        "tasks/resources/models/stance-tuned/head.safetensors",
+        "tasks/resources/models/sentiment-linear/card.json",
+        "flows/cli.py",
+    } <= names
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    own_site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                   capture_output=True, text=True, check=True).stdout.strip())
+    own_site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     (own_site / "_newsflow_test_dependencies.pth").write_text("\n".join(parent_site_packages()) + "\n")
-    installed = subprocess.run([*pip, "--python", str(python), "install", "--no-deps", "--no-index", "--ignore-installed", "-q", str(wheel)],
-                               capture_output=True, text=True, timeout=300)
+    installed = subprocess.run(
+        [*pip, "--python", str(python), "install", "--no-deps", "--no-index", "--ignore-installed", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {**{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PREFECT_API_URL")},
-           "PREFECT_HOME": str(tmp_path / "prefect-home"), "NEWSFLOW_HOME": str(tmp_path / "newsflow-home")}
-    where = subprocess.run([str(python), "-c", "import tasks.config as c; print(c.__file__); print(c.DEFAULT_CONFIG_PATH)"],
-                           cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PREFECT_API_URL")},
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "NEWSFLOW_HOME": str(tmp_path / "newsflow-home"),
+    }
+    where = subprocess.run(
+        [str(python), "-c", "import tasks.config as c; print(c.__file__); print(c.DEFAULT_CONFIG_PATH)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     module, default_config = where.stdout.split()
     assert Path(module).is_relative_to(own_site) and Path(default_config).is_relative_to(own_site), where.stdout + where.stderr
 
     out = tmp_path / "out"
-    run = subprocess.run([str(venv / "bin" / "newsflow"), "run", "--input", str(SAMPLES), "--output", str(out)],
-                         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [str(venv / "bin" / "newsflow"), "run", "--input", str(SAMPLES), "--output", str(out)],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert list((out / "documents").glob("run_date=*/*.parquet"))
     assert list(elsewhere.iterdir()) == [], "nothing is written to the working directory"

@@ -1,5 +1,6 @@
 """The analysis key covers exactly what computes a row: the settings that change results,
 the models' weights and the analysis code, with comments and docstrings left out."""
+
 from __future__ import annotations
 
 import shutil
@@ -32,8 +33,15 @@ def edited(root: Path, relative: str, change) -> str:
 
 def test_the_analysis_code_is_what_the_stages_import_and_nothing_else():
     modules = set(analysis_modules(ENTRY))
-    assert {"tasks.stages.encode", "tasks.stages.summarize", "tasks.stages.stance", "tasks.arrow", "tasks.models.encoder",
-            "tasks.models.heads", "tasks.records"} <= modules
+    assert {
+        "tasks.stages.encode",
+        "tasks.stages.summarize",
+        "tasks.stages.stance",
+        "tasks.arrow",
+        "tasks.models.encoder",
+        "tasks.models.heads",
+        "tasks.records",
+    } <= modules
     assert not [m for m in modules if m.startswith(("tasks.dataset", "tasks.training", "tasks.evaluation", "flows"))], modules
     assert "tasks.config" not in modules, "settings count by their values, not the schema's code"
 
@@ -50,20 +58,32 @@ def test_comments_docstrings_and_formatting_do_not_change_the_key(code_copy):
     assert edited(code_copy, "tasks/stages/summarize.py", lambda t: t.replace('"""Summarize stage', '"""The summarize stage', 1)) == before
 
 
-@pytest.mark.parametrize("relative", [
-    "tasks/dataset/commit.py", "tasks/dataset/recovery.py", "tasks/dataset/shard_cache.py", "flows/cli.py", "flows/report.py",
-    "tasks/training/train_heads.py", "tasks/training/finetune_stance.py", "tasks/config.py",
-])
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "tasks/dataset/commit.py",
+        "tasks/dataset/recovery.py",
+        "tasks/dataset/shard_cache.py",
+        "flows/cli.py",
+        "flows/report.py",
+        "tasks/training/train_heads.py",
+        "tasks/training/finetune_stance.py",
+        "tasks/config.py",
+    ],
+)
 def test_bookkeeping_cli_report_and_training_edits_do_not_change_the_key(code_copy, relative):
     before = analysis_code_digest(ENTRY, code_copy)
     assert edited(code_copy, relative, lambda t: t + "\n\ndef added_by_an_edit() -> int:\n    return 42\n") == before
 
 
-@pytest.mark.parametrize("relative, old, new", [
-    ("tasks/stages/summarize.py", "LEAD_DECAY = 3.0", "LEAD_DECAY = 3.5"),  # a stage's own computation
-    ("tasks/arrow.py", "reshape(-1, dim)", "reshape(-1, dim).copy()"),  # a helper every head reads through
-    ("tasks/models/encoder.py", "WINDOW_TOKENS = 5", "WINDOW_TOKENS = 6"),  # a model module
-])
+@pytest.mark.parametrize(
+    "relative, old, new",
+    [
+        ("tasks/stages/summarize.py", "LEAD_DECAY = 3.0", "LEAD_DECAY = 3.5"),  # a stage's own computation
+        ("tasks/arrow.py", "reshape(-1, dim)", "reshape(-1, dim).copy()"),  # a helper every head reads through
+        ("tasks/models/encoder.py", "WINDOW_TOKENS = 5", "WINDOW_TOKENS = 6"),  # a model module
+    ],
+)
 def test_an_edit_to_computing_code_changes_the_key(code_copy, relative, old, new):
     before = analysis_code_digest(ENTRY, code_copy)
     assert old in (code_copy / relative).read_text(encoding="utf-8")
@@ -73,11 +93,22 @@ def test_an_edit_to_computing_code_changes_the_key(code_copy, relative, old, new
 def test_only_settings_that_change_results_enter_the_key():
     base = load_config(None)
     same = analysis_settings(base)
-    for key, value in {"encoder.threads": 1, "encoder.max_tokens_per_batch": 1024, "run.shard_size": 7, "run.reanalyze": True,
-                       "output.compression": "snappy", "runtime.device": "cpu", "summary.batch_size": 2}.items():
+    for key, value in {
+        "encoder.threads": 1,
+        "encoder.max_tokens_per_batch": 1024,
+        "run.shard_size": 7,
+        "run.reanalyze": True,
+        "output.compression": "snappy",
+        "runtime.device": "cpu",
+        "summary.batch_size": 2,
+    }.items():
         assert analysis_settings(load_config(None, {key: value})) == same, key
-    for key, value in {"summary.sentences": 2, "clean.min_words": 10, "encoder.max_length": 128, "stance.templates": {
-            "favor": "Pro {target}.", "against": "Anti {target}.", "neutral": "About {target}."}}.items():
+    for key, value in {
+        "summary.sentences": 2,
+        "clean.min_words": 10,
+        "encoder.max_length": 128,
+        "stance.templates": {"favor": "Pro {target}.", "against": "Anti {target}.", "neutral": "About {target}."},
+    }.items():
         assert analysis_settings(load_config(None, {key: value})) != same, key
     models = {"encoder": {"weights_sha256": "a"}}
     assert analysis_fingerprint(same, models, "code") != analysis_fingerprint(same, {"encoder": {"weights_sha256": "b"}}, "code")
@@ -85,8 +116,15 @@ def test_only_settings_that_change_results_enter_the_key():
 
 
 def test_every_setting_declares_whether_it_changes_results():  # the top level holds sections, not settings
-    sections = [obj for obj in vars(config_module).values() if isinstance(obj, type) and issubclass(obj, BaseModel)
-                and obj.__module__ == config_module.__name__ and obj.model_fields and obj is not config_module.PipelineConfig]
+    sections = [
+        obj
+        for obj in vars(config_module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, BaseModel)
+        and obj.__module__ == config_module.__name__
+        and obj.model_fields
+        and obj is not config_module.PipelineConfig
+    ]
     assert len(sections) > 10
     for section in sections:
         for name in section.model_fields:

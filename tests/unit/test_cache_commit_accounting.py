@@ -1,6 +1,7 @@
 """The pieces under crash safety and reruns, one at a time: the shard cache's keys and
 entries, the commit that moves staged outputs into the dataset, per-file accounting, and
 which errors a stage retries."""
+
 from __future__ import annotations
 
 import errno
@@ -11,25 +12,25 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.dataset.accounting import accounting_summary, origin_file, per_file_counts
 import tasks.dataset.commit as commit
 import tasks.dataset.shard_cache as shard_cache
-from tasks.dataset.commit import apply_moves, commit_shard_outputs, documents_in_output, output_lock, roll_forward
 from tasks.config import CleanConfig
-from tasks.records import ShardRef
-from tasks.retries import is_transient
+from tasks.dataset.accounting import accounting_summary, origin_file, per_file_counts
+from tasks.dataset.commit import apply_moves, commit_shard_outputs, documents_in_output, output_lock, roll_forward
+from tasks.dataset.output import RunContext, write_table
 from tasks.dataset.recovery import recover_abandoned_runs
 from tasks.dataset.run_record import RunRecord, read_run_records, write_run_record
 from tasks.dataset.shard_cache import ShardCache, finished_entries, prune_stale_entries, through_cache
 from tasks.dataset.staging import write_shard
-from tasks.dataset.output import RunContext, write_table
+from tasks.records import ShardRef
+from tasks.retries import is_transient
 
 # --- shard cache ---------------------------------------------------------------------------
 
@@ -104,8 +105,12 @@ def test_a_half_written_entry_is_never_taken(tmp_path):
 
 def test_only_entries_no_run_came_back_to_are_pruned(tmp_path):
     cache = ShardCache(str(tmp_path / "cache"), code="c", models="m")
-    fresh, old = (through_cache(cache, "encode", a_shard(tmp_path / name, rows=n), {}, str(tmp_path / name),
-                                lambda name=name, n=n: a_shard(tmp_path / name, "encode", rows=n)) for name, n in (("fresh", 1), ("old", 2)))
+    fresh, old = (
+        through_cache(
+            cache, "encode", a_shard(tmp_path / name, rows=n), {}, str(tmp_path / name), lambda name=name, n=n: a_shard(tmp_path / name, "encode", rows=n)
+        )
+        for name, n in (("fresh", 1), ("old", 2))
+    )
     eight_days_ago = time.time() - 8 * 86_400
     os.utime(cache.entry("encode", old.cache_key), (eight_days_ago, eight_days_ago))
     assert prune_stale_entries(tmp_path / "cache") == 1
@@ -116,8 +121,14 @@ def test_only_entries_no_run_came_back_to_are_pruned(tmp_path):
 
 
 def context_for(tmp_path: Path, run_id: str) -> RunContext:
-    return RunContext(run_id=run_id, started_at=datetime(2026, 11, 27, tzinfo=timezone.utc), output_root=str(tmp_path / "out"),
-                      config_sha256="c", staging=str(tmp_path / "out" / "_staging" / run_id), analysis_sha256="a1")
+    return RunContext(
+        run_id=run_id,
+        started_at=datetime(2026, 11, 27, tzinfo=UTC),
+        output_root=str(tmp_path / "out"),
+        config_sha256="c",
+        staging=str(tmp_path / "out" / "_staging" / run_id),
+        analysis_sha256="a1",
+    )
 
 
 def staged_shard(context: RunContext, doc_ids: list[str], part: str = "00000") -> ShardRef:
@@ -154,8 +165,11 @@ def test_a_commit_waits_for_the_output_lock_and_then_sees_what_was_committed_und
 def commit_shard_outputs_unlocked(context: RunContext, written: list[ShardRef]) -> None:
     """What run-1's commit does once it holds the lock (the test holds it for it)."""
     staged_root = Path(context.staging) / "output"
-    plan = [{"staged": p, "target": str(Path(context.output_root) / Path(p).relative_to(staged_root)), "leave_out": []}
-            for ref in written for p in ref.parts.values()]
+    plan = [
+        {"staged": p, "target": str(Path(context.output_root) / Path(p).relative_to(staged_root)), "leave_out": []}
+        for ref in written
+        for p in ref.parts.values()
+    ]
     apply_moves(plan, context.compression)
 
 
@@ -180,8 +194,12 @@ def test_origins_map_to_their_files_and_each_file_balances():
     assert origin_file("/in/a.jsonl:12", set(files)) == "/in/a.jsonl"
     assert origin_file("/in/b.csv#3", set(files)) == "/in/b.csv"
     assert origin_file("/in/c:1.txt", set(files)) == "/in/c:1.txt", "a colon in a file name is not a line number"
-    per_file = per_file_counts(read=["/in/a.jsonl:1", "/in/a.jsonl:2", "/in/b.csv#0", "/in/c:1.txt"],
-                               kept=["/in/a.jsonl:1", "/in/c:1.txt"], rejected=["/in/a.jsonl:2", "/in/b.csv#0"], files=files)
+    per_file = per_file_counts(
+        read=["/in/a.jsonl:1", "/in/a.jsonl:2", "/in/b.csv#0", "/in/c:1.txt"],
+        kept=["/in/a.jsonl:1", "/in/c:1.txt"],
+        rejected=["/in/a.jsonl:2", "/in/b.csv#0"],
+        files=files,
+    )
     summary = accounting_summary(per_file)
     assert summary["balanced"] and summary["read"] == 4 and per_file["/in/a.jsonl"] == {"read": 2, "kept": 1, "rejected": 1}
     lost = accounting_summary(per_file_counts(read=["/in/a.jsonl:1", "/in/a.jsonl:2"], kept=["/in/a.jsonl:1"], rejected=[], files=files))
@@ -192,11 +210,18 @@ def test_origins_map_to_their_files_and_each_file_balances():
 # --- retries --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("error, transient", [
-    (OSError(errno.EIO, "I/O error"), True), (OSError(errno.ESTALE, "stale file handle"), True), (TimeoutError(), True),
-    (FileNotFoundError("gone"), False), (PermissionError("denied"), False), (ValueError("bad value"), False),
-    (RuntimeError("model does not load"), False),
-])
+@pytest.mark.parametrize(
+    "error, transient",
+    [
+        (OSError(errno.EIO, "I/O error"), True),
+        (OSError(errno.ESTALE, "stale file handle"), True),
+        (TimeoutError(), True),
+        (FileNotFoundError("gone"), False),
+        (PermissionError("denied"), False),
+        (ValueError("bad value"), False),
+        (RuntimeError("model does not load"), False),
+    ],
+)
 def test_only_passing_io_faults_are_retried(error, transient):
     assert is_transient(error) is transient
 

@@ -1,12 +1,14 @@
 """The clean stage, as a specification: what comes out of a raw article, and why a
 record is rejected. Real-world inputs (the founding seed, the CNN/DailyMail dev sample)
 are read from ../shared and never copied into the repository."""
+
 from __future__ import annotations
 
 import csv
 import hashlib
 import random
 import time
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -94,8 +96,7 @@ class TestByline:
 
     @pytest.mark.parametrize(
         "line",
-        ["By the end of the year, the terminal was busy.", "By Tuesday, officials had agreed on a date.",
-         "By 2030 the port expects to double its traffic."],
+        ["By the end of the year, the terminal was busy.", "By Tuesday, officials had agreed on a date.", "By 2030 the port expects to double its traffic."],
     )
     def test_prose_that_starts_with_by_is_not_a_byline(self, line):
         byline = extract_byline(body(line, HARBOUR))
@@ -107,8 +108,7 @@ class TestDailyMailHeader:
     def test_published_and_updated_stamps(self):
         text = (
             "By . Associated Press . PUBLISHED: . 14:11 EST, 25 October 2013 . | . "
-            "UPDATED: . 15:36 EST, 25 October 2013 . The bishop said the parish would reopen. "
-            + HARBOUR
+            "UPDATED: . 15:36 EST, 25 October 2013 . The bishop said the parish would reopen. " + HARBOUR
         )
         byline = extract_byline(text)
         assert byline.source == "Associated Press"
@@ -147,20 +147,23 @@ class TestDailyMailHeader:
         assert byline.remaining_text == HARBOUR
 
     def test_scroll_down_and_orphan_line_break_marks(self):
-        text = ("By . Ana Ruiz . The ferry left at nine . Scroll down for video . Passengers who . "
-                "queued early got seats . Click here to see more pictures . The end came soon.")
-        assert extract_byline(text).remaining_text == (
-            "The ferry left at nine. Passengers who queued early got seats. The end came soon."
+        text = (
+            "By . Ana Ruiz . The ferry left at nine . Scroll down for video . Passengers who . "
+            "queued early got seats . Click here to see more pictures . The end came soon."
         )
+        assert extract_byline(text).remaining_text == ("The ferry left at nine. Passengers who queued early got seats. The end came soon.")
 
 
 class TestDateline:
-    @pytest.mark.parametrize("prefix, source", [
-        ("(CNN) -- ", "CNN"),
-        ("LONDON, England (CNN) -- ", "CNN"),
-        ("GENEVA, March 3 (Newsflow Wire) - ", "Newsflow Wire"),
-        ("WASHINGTON (Reuters) - ", "Reuters"),
-    ])
+    @pytest.mark.parametrize(
+        "prefix, source",
+        [
+            ("(CNN) -- ", "CNN"),
+            ("LONDON, England (CNN) -- ", "CNN"),
+            ("GENEVA, March 3 (Newsflow Wire) - ", "Newsflow Wire"),
+            ("WASHINGTON (Reuters) - ", "Reuters"),
+        ],
+    )
     def test_dateline_gives_the_source_and_leaves_the_text(self, prefix: str, source: str):
         byline = extract_byline(prefix + HARBOUR)
         assert (byline.source, byline.remaining_text) == (source, HARBOUR)
@@ -186,9 +189,17 @@ class TestDateline:
 
 
 class TestDebris:
-    @pytest.mark.parametrize("line", ["Scroll down for video", "Click here to read the full report",
-                                      "Follow @harbourdesk on Twitter", "READ MORE: Ferry fares rise again",
-                                      "VIDEO Harbour master opens the new terminal", "VIDEO: Ferry docks for the first time"])
+    @pytest.mark.parametrize(
+        "line",
+        [
+            "Scroll down for video",
+            "Click here to read the full report",
+            "Follow @harbourdesk on Twitter",
+            "READ MORE: Ferry fares rise again",
+            "VIDEO Harbour master opens the new terminal",
+            "VIDEO: Ferry docks for the first time",
+        ],
+    )
     def test_debris_lines_are_dropped(self, line):
         assert extract_byline(body(HARBOUR, line, HARBOUR)).remaining_text == body(HARBOUR, HARBOUR)
 
@@ -196,8 +207,9 @@ class TestDebris:
         text = "The ferry left at nine . VIDEO Harbour master cuts the ribbon . Passengers cheered as it sailed."
         assert extract_byline(text).remaining_text == "The ferry left at nine. Passengers cheered as it sailed."
 
-    @pytest.mark.parametrize("text", ["Video games were sold at the terminal shop. " + HARBOUR,
-                                      "The VIDEO Assistant Referee system was explained to fans. " + HARBOUR])
+    @pytest.mark.parametrize(
+        "text", ["Video games were sold at the terminal shop. " + HARBOUR, "The VIDEO Assistant Referee system was explained to fans. " + HARBOUR]
+    )
     def test_the_word_video_in_prose_stays(self, text):
         assert extract_byline(text).remaining_text == text
 
@@ -284,13 +296,14 @@ def test_abbreviations_initials_decimals_and_ellipses_do_not_end_a_sentence(text
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Sanctions were imposed by the U.S. The ministry said it would respond.",
-         ["Sanctions were imposed by the U.S.", "The ministry said it would respond."]),
+        (
+            "Sanctions were imposed by the U.S. The ministry said it would respond.",
+            ["Sanctions were imposed by the U.S.", "The ministry said it would respond."],
+        ),
         ('He said "no." Then he left.', ['He said "no."', "Then he left."]),
         ("She asked: 'Why now?' Nobody answered.", ["She asked: 'Why now?'", "Nobody answered."]),
         ("The vote passed (narrowly.) Work starts soon.", ["The vote passed (narrowly.)", "Work starts soon."]),
-        ("Shares of Acme Inc. The company declined to comment.",
-         ["Shares of Acme Inc.", "The company declined to comment."]),
+        ("Shares of Acme Inc. The company declined to comment.", ["Shares of Acme Inc.", "The company declined to comment."]),
         ("It rained. It poured! Did it stop? No.", ["It rained.", "It poured!", "Did it stop?", "No."]),
         ("The ferry left at 9 p.m. The crew was tired.", ["The ferry left at 9 p.m.", "The crew was tired."]),
         ("He waited... The ferry never came.", ["He waited...", "The ferry never came."]),
@@ -389,8 +402,36 @@ def test_french_nbsp_spacing_takes_the_normal_path(monkeypatch):
     assert len(repairs) == 2 and "\xa0" in repairs[0]  # mojibake NBSP: ftfy sees it as it came
 
 
-NASTY = ["a", " ", "\n", "\t", "\x00", "\x85", "\u2028", "\xa0", "&amp;", "&", "amp;", "Ã", "©", "â€", "™",
-         "\x93", "\x94", "\u200b", "’", "é", "e\u0301", "\r", "\x0c", ".", "ﬁ", "Ｆ", "<b>", "\x1b[31m"]
+NASTY = [
+    "a",
+    " ",
+    "\n",
+    "\t",
+    "\x00",
+    "\x85",
+    "\u2028",
+    "\xa0",
+    "&amp;",
+    "&",
+    "amp;",
+    "Ã",
+    "©",
+    "â€",
+    "™",
+    "\x93",
+    "\x94",
+    "\u200b",
+    "’",
+    "é",
+    "e\u0301",
+    "\r",
+    "\x0c",
+    ".",
+    "ﬁ",
+    "Ｆ",
+    "<b>",
+    "\x1b[31m",
+]
 
 
 def test_clean_text_is_idempotent():
@@ -407,7 +448,7 @@ def test_clean_text_is_idempotent():
 
 def test_normalise_for_hash():
     assert normalise_for_hash("  The  Ferry\n\nLEFT\tat ９ ") == "the ferry left at 9"
-    assert normalise_for_hash("People’s “Daily”") == normalise_for_hash("People's \"Daily\"")
+    assert normalise_for_hash("People’s “Daily”") == normalise_for_hash('People\'s "Daily"')
 
 
 # --------------------------------------------------------------------------- language
@@ -423,14 +464,14 @@ def test_language_detection():
 
 OTHER_LANGUAGES = {
     "de": "Die Bundesregierung hat am Dienstag neue Massnahmen zur Unterstuetzung der Landwirte angekuendigt, die von der "
-          "Duerre betroffen sind. Nach Angaben des Ministers sollen die Hilfen noch vor Ende des Jahres ausgezahlt werden und "
-          "mehr als zehntausend Betriebe erreichen, die in diesem Sommer schwere Verluste hatten.",
+    "Duerre betroffen sind. Nach Angaben des Ministers sollen die Hilfen noch vor Ende des Jahres ausgezahlt werden und "
+    "mehr als zehntausend Betriebe erreichen, die in diesem Sommer schwere Verluste hatten.",
     "nl": "De regering heeft dinsdag nieuwe maatregelen aangekondigd om boeren te steunen die getroffen zijn door de droogte. "
-          "Volgens de minister worden de steunbedragen voor het einde van het jaar uitbetaald en gaat het om meer dan "
-          "tienduizend bedrijven die deze zomer zware verliezen hebben geleden in het zuiden van het land.",
+    "Volgens de minister worden de steunbedragen voor het einde van het jaar uitbetaald en gaat het om meer dan "
+    "tienduizend bedrijven die deze zomer zware verliezen hebben geleden in het zuiden van het land.",
     "es": "El gobierno anuncio el martes una nueva serie de medidas para apoyar a los agricultores afectados por la sequia que "
-          "ha golpeado varias regiones del sur del pais este verano. Segun el ministro, las ayudas se pagaran antes de fin de "
-          "ano y llegaran a mas de diez mil explotaciones agricolas.",
+    "ha golpeado varias regiones del sur del pais este verano. Segun el ministro, las ayudas se pagaran antes de fin de "
+    "ano y llegaran a mas de diez mil explotaciones agricolas.",
 }
 
 
@@ -463,8 +504,9 @@ def raw(text, **fields) -> RawDocument:
 
 
 def test_clean_document_builds_the_row():
-    doc = clean_document(raw(body("By Ana Ruiz, Harbour Times", "PORTSMOUTH (Reuters) - " + HARBOUR),
-                             title="  Ferry   terminal opens ", url="https://example.org/ferry"), CONFIG)
+    doc = clean_document(
+        raw(body("By Ana Ruiz, Harbour Times", "PORTSMOUTH (Reuters) - " + HARBOUR), title="  Ferry   terminal opens ", url="https://example.org/ferry"), CONFIG
+    )
     assert isinstance(doc, CleanDocument)
     assert doc.text == HARBOUR
     assert doc.authors == ["Ana Ruiz"]
@@ -479,8 +521,7 @@ def test_clean_document_builds_the_row():
 
 
 def test_record_metadata_wins_over_the_byline():
-    doc = clean_document(raw(body("By Ana Ruiz, Harbour Times", HARBOUR), authors=["Tom Berg"],
-                             source="Coast Courier", published="2024-05-01"), CONFIG)
+    doc = clean_document(raw(body("By Ana Ruiz, Harbour Times", HARBOUR), authors=["Tom Berg"], source="Coast Courier", published="2024-05-01"), CONFIG)
     assert (doc.authors, doc.source, doc.published) == (["Tom Berg"], "Coast Courier", "2024-05-01")
 
 
@@ -530,8 +571,7 @@ def test_a_chinese_article_is_kept_where_chinese_is_wanted():
     assert isinstance(kept, CleanDocument), kept
     assert kept.language == "zh" and len(kept.sentences) == 3
     assert clean_document(raw(CHINESE), CleanConfig(languages=["*"])).language == "zh"
-    assert clean_document(raw(CHINESE), CleanConfig()) == Rejection(
-        origin="test.txt", reason=RejectReason.LANGUAGE, detail="detected zh", stage="clean")
+    assert clean_document(raw(CHINESE), CleanConfig()) == Rejection(origin="test.txt", reason=RejectReason.LANGUAGE, detail="detected zh", stage="clean")
 
 
 def test_a_huge_document_is_rejected_before_it_is_cleaned(tmp_path, monkeypatch):
@@ -629,10 +669,9 @@ def test_language_detection_is_safe_across_threads():
 
 def test_clean_shard_keeps_and_rejects_every_row(tmp_path):
     from dataclasses import fields
+    from datetime import datetime
 
     import pyarrow as pa
-
-    from datetime import datetime, timezone
 
     from flows.shell import ShardJob, run_stage
     from tasks.config import PipelineConfig
@@ -641,7 +680,7 @@ def test_clean_shard_keeps_and_rejects_every_row(tmp_path):
     from tasks.records import CLEAN_SCHEMA, RAW_SCHEMA, CleanDocument
 
     def clean_shard(raw, index, config, staging):  # the clean stage through the stage shell, without a cache
-        context = RunContext(run_id="r", started_at=datetime.now(timezone.utc), output_root=staging, config_sha256="", staging=staging)
+        context = RunContext(run_id="r", started_at=datetime.now(UTC), output_root=staging, config_sha256="", staging=staging)
         return run_stage("clean", [raw], ShardJob(index, PipelineConfig(clean=config), context, None))
 
     english = "The council approved the new budget on Monday after a long debate about schools, roads and the future of the old harbour district. " * 3

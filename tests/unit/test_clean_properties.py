@@ -1,6 +1,7 @@
 """Properties of the clean stage over arbitrary Unicode: control characters, NUL, combining
 marks, right-to-left text, emoji, mojibake and long runs without punctuation. Hypothesis
 runs a fixed, bounded set of examples (derandomize) so CI sees the same inputs each time."""
+
 from __future__ import annotations
 
 from hypothesis import HealthCheck, example, given, settings
@@ -16,26 +17,80 @@ from tasks.stages.clean import (
     split_sentences,
 )
 
-PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
-                             suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 # Surrogates (category Cs) are excluded: they cannot come out of a decoded file, a JSON
 # string or an Arrow column, so no input ever holds one.
 ANY_CHAR = st.characters(blacklist_categories=("Cs",))
 # Pieces that have broken text cleaners: controls, NUL, line and paragraph separators,
 # combining marks, bidi controls and RTL script, emoji with joiners, mojibake, entities.
-TRICKY = st.sampled_from([
-    "\x00", "\x07", "\x1b[31m", "\x85", "\x93", "\x94", "\r", "\r\n", "\x0b", "\x0c", "\u2028", "\u2029",
-    "\xa0", "\u200b", "\u200d", "\u2060", "\ufeff", "\u00ad", "e\u0301", "\u0301\u0301", "a\u0308\u0323",
-    "\u202e", "\u200f", "\u061c", "مرحبا بالعالم", "שלום", "👍🏽", "👨‍👩‍👧", "🇬🇧", "Ã©", "â€™", "â€”", "&amp;",
-    "&#128512;", "ﬁ", "Ｆ", "。", "！", "？", "」", "...", "…", ". . .", "?!", "U.S.", "Mr.", "No. 5",
-    "By ", "(CNN) -- ", "WASHINGTON (Reuters) - ", " . ", "Scroll down for video", "\n\n\n", "\t",
-])
+TRICKY = st.sampled_from(
+    [
+        "\x00",
+        "\x07",
+        "\x1b[31m",
+        "\x85",
+        "\x93",
+        "\x94",
+        "\r",
+        "\r\n",
+        "\x0b",
+        "\x0c",
+        "\u2028",
+        "\u2029",
+        "\xa0",
+        "\u200b",
+        "\u200d",
+        "\u2060",
+        "\ufeff",
+        "\u00ad",
+        "e\u0301",
+        "\u0301\u0301",
+        "a\u0308\u0323",
+        "\u202e",
+        "\u200f",
+        "\u061c",
+        "مرحبا بالعالم",
+        "שלום",
+        "👍🏽",
+        "👨‍👩‍👧",
+        "🇬🇧",
+        "Ã©",
+        "â€™",
+        "â€”",
+        "&amp;",
+        "&#128512;",
+        "ﬁ",
+        "Ｆ",
+        "。",
+        "！",
+        "？",
+        "」",
+        "...",
+        "…",
+        ". . .",
+        "?!",
+        "U.S.",
+        "Mr.",
+        "No. 5",
+        "By ",
+        "(CNN) -- ",
+        "WASHINGTON (Reuters) - ",
+        " . ",
+        "Scroll down for video",
+        "\n\n\n",
+        "\t",
+    ]
+)
 WORD = st.text(st.characters(whitelist_categories=("Lu", "Ll", "Lo", "Mn", "Nd")), min_size=1, max_size=12)
 # Thousands of words without punctuation, or one endless "word": a few drawn words
 # repeated (drawing each of thousands would make the examples, not the code, the cost).
-LONG_RUN = st.builds(lambda words, n, sep: sep.join(words[i % len(words)] for i in range(n)),
-                     st.lists(WORD, min_size=1, max_size=6), st.integers(50, 1000), st.sampled_from([" ", "", "\n"]))
+LONG_RUN = st.builds(
+    lambda words, n, sep: sep.join(words[i % len(words)] for i in range(n)),
+    st.lists(WORD, min_size=1, max_size=6),
+    st.integers(50, 1000),
+    st.sampled_from([" ", "", "\n"]),
+)
 TEXT = st.one_of(
     st.text(ANY_CHAR, max_size=300),
     st.lists(st.one_of(TRICKY, WORD, st.text(ANY_CHAR, max_size=8), st.just(" ")), max_size=80).map("".join),

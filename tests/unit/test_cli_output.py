@@ -1,6 +1,7 @@
 """Output a script can use: piped, the listings are tab-separated lines under a header row
 with every value whole; `--json` parses; in a terminal, however narrow, an id is never cut.
 The run records are written directly (tests/fake_runs.py): no pipeline runs here."""
+
 from __future__ import annotations
 
 import json
@@ -116,10 +117,15 @@ def test_metrics_piped_are_tsv_in_full_precision(monkeypatch, capsys):
     from flows import cli
 
     monkeypatch.setattr(cli, "stdout_is_terminal", lambda: False)
-    cli.print_metrics({"task": "stance", "n": 3, "macro_f1": 0.123456, "accuracy": 0.5,
-                       "per_class": {"favor": {"precision": 1.0, "recall": 0.25, "f1": 0.4, "support": 4}}})
-    assert capsys.readouterr().out.splitlines() == ["class\tprecision\trecall\tf1\tsupport", "favor\t1.0\t0.25\t0.4\t4",
-                                                    "macro-F1\t\t\t0.123456\t", "accuracy\t\t\t0.5\t"]
+    cli.print_metrics(
+        {"task": "stance", "n": 3, "macro_f1": 0.123456, "accuracy": 0.5, "per_class": {"favor": {"precision": 1.0, "recall": 0.25, "f1": 0.4, "support": 4}}}
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        "class\tprecision\trecall\tf1\tsupport",
+        "favor\t1.0\t0.25\t0.4\t4",
+        "macro-F1\t\t\t0.123456\t",
+        "accuracy\t\t\t0.5\t",
+    ]
 
 
 def test_reanalyze_flag_sets_the_config_key():

@@ -1,4 +1,5 @@
 """The config schema: the embedded default loads, overrides apply, bad keys are named."""
+
 from __future__ import annotations
 
 import pytest
@@ -89,8 +90,9 @@ def test_shipped_example_configs_validate(name):
 
 
 def test_named_schedules_need_exactly_one_timing():
-    config = load_config(None, {"schedules": [{"name": "hourly", "cron": "0 * * * *"}, {"name": "often", "interval": 600,
-                                                                                        "overrides": {"input.paths": ["data/drop"]}}]})
+    config = load_config(
+        None, {"schedules": [{"name": "hourly", "cron": "0 * * * *"}, {"name": "often", "interval": 600, "overrides": {"input.paths": ["data/drop"]}}]}
+    )
     assert [s.name for s in config.schedules] == ["hourly", "often"] and config.schedules[1].overrides["input.paths"] == ["data/drop"]
     with pytest.raises(ConfigError, match="exactly one of cron and interval"):
         load_config(None, {"schedules": [{"name": "both", "cron": "0 * * * *", "interval": 60}]})

@@ -1,5 +1,6 @@
 """The generated reference pages (docs/reference/configuration.md and cli.md) are what
 `python docs/generate_reference.py` writes from the code today."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,8 +25,9 @@ generator = load_generator()
 STALE = "is out of date: run `python docs/generate_reference.py` and commit the result"
 
 
-@pytest.mark.parametrize("page, build", [(generator.CONFIGURATION_PAGE, generator.configuration_page), (generator.CLI_PAGE, generator.cli_page)],
-                         ids=["configuration", "cli"])
+@pytest.mark.parametrize(
+    "page, build", [(generator.CONFIGURATION_PAGE, generator.configuration_page), (generator.CLI_PAGE, generator.cli_page)], ids=["configuration", "cli"]
+)
 def test_the_committed_page_equals_a_fresh_one(page: Path, build):
     assert page.exists(), f"{page.relative_to(REPO_ROOT)} is missing: run `python docs/generate_reference.py`"
     assert page.read_text(encoding="utf-8") == build(), f"{page.relative_to(REPO_ROOT)} {STALE}"
@@ -49,14 +51,26 @@ def test_every_config_key_is_on_the_configuration_page():
         for section, key in keys(model, name):
             heading = re.search(rf"^#+ `\[\[?{re.escape(section)}\]\]?`$", page, re.MULTILINE)
             assert heading, f"no heading for [{section}]"
-            block = page[heading.end():].split("\n#", 1)[0]
+            block = page[heading.end() :].split("\n#", 1)[0]
             assert f"| `{key}` |" in block, f"{section}.{key} has no row"
 
 
 def test_every_command_is_on_the_cli_page():
     page = generator.cli_page()
-    for command in ("run", "train", "runs", "show", "serve", "trigger", "evaluate stance", "evaluate sentiment",
-                    "evaluate summary", "server start", "server stop", "server status"):
+    for command in (
+        "run",
+        "train",
+        "runs",
+        "show",
+        "serve",
+        "trigger",
+        "evaluate stance",
+        "evaluate sentiment",
+        "evaluate summary",
+        "server start",
+        "server stop",
+        "server status",
+    ):
         assert f"`newsflow {command}`" in page
 
 

@@ -1,5 +1,6 @@
 """Hugging Face backends with tiny random models the tests build (never downloaded):
 loading, batching, label mapping, map-reduce summaries, determinism and the errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -150,8 +151,17 @@ def test_evaluate_summary_scores_an_abstractive_model(tmp_path, tiny_models):
     article = " ".join(SENTENCES[:12])
     data = tmp_path / "one.jsonl"
     data.write_text(json.dumps({"article": article, "highlights": "The harbour council voted on the ferry timetable."}) + "\n")
-    config = load_config(None, {"summary.kind": "abstractive", "summary.model": str(tiny_models.bart), "summary.num_beams": 1,
-                                "summary.max_new_tokens": 12, "summary.min_new_tokens": 2, "runtime.device": "cpu"})
+    config = load_config(
+        None,
+        {
+            "summary.kind": "abstractive",
+            "summary.model": str(tiny_models.bart),
+            "summary.num_beams": 1,
+            "summary.max_new_tokens": 12,
+            "summary.min_new_tokens": 2,
+            "runtime.device": "cpu",
+        },
+    )
     result = evaluate_summaries(data, config)
     assert result["n"] == 1 and result["method"] == f"abstractive:{tiny_models.bart}"
     row = result["per_article"][0]

@@ -1,10 +1,11 @@
 """Ingest: listing inputs and reading every supported format into documents or rejections."""
+
 from __future__ import annotations
 
 import json
 import os
 import random
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,11 +43,11 @@ PARAGRAPHS = [
     "realistic way to protect the two hundred homes that flooded during last winter's storms.",
     "Opponents, including several shop owners on the quay, argued that the structure would block "
     "views of the water and drive away the summer visitors on whom their businesses depend.",
-    "Construction is expected to begin in the autumn and to take eighteen months, with the cost "
-    "shared between the council and a national resilience fund.",
+    "Construction is expected to begin in the autumn and to take eighteen months, with the cost shared between the council and a national resilience fund.",
 ]
 
-HTML_PAGE = """<!DOCTYPE html>
+HTML_PAGE = (
+    """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Harbour council approves new flood wall | The Coastal Ledger</title>
 <meta property="og:title" content="Harbour council approves new flood wall">
@@ -61,11 +62,14 @@ HTML_PAGE = """<!DOCTYPE html>
 <li><a href="/x">Celebrity chef opens bistro in the old mill</a></li></ul></aside>
 <article>
 <h1>Harbour council approves new flood wall</h1>
-""" + "\n".join(f"<p>{p}</p>" for p in PARAGRAPHS) + """
+"""
+    + "\n".join(f"<p>{p}</p>" for p in PARAGRAPHS)
+    + """
 </article>
 <footer><p>Copyright The Coastal Ledger. All rights reserved. Contact our newsroom.</p></footer>
 </body></html>
 """
+)
 
 
 # --------------------------------------------------------------------------- list_inputs
@@ -202,8 +206,7 @@ def test_symlink_cycles_end(tree: Path, follow: bool):
     # Two links back up make glob's own `**` branch exponentially (2**40 paths before ELOOP).
     (tree / "sub" / "up").symlink_to(tree, target_is_directory=True)
     (tree / "sub" / "deeper" / "top").symlink_to(tree / "sub", target_is_directory=True)
-    real = sorted([tree.resolve() / "B.HTML", tree.resolve() / "a.txt", tree.resolve() / "sub" / "c.jsonl",
-                   tree.resolve() / "sub" / "deeper" / "d.md"])
+    real = sorted([tree.resolve() / "B.HTML", tree.resolve() / "a.txt", tree.resolve() / "sub" / "c.jsonl", tree.resolve() / "sub" / "deeper" / "d.md"])
     for entry in (str(tree), str(tree / "**" / "*.*"), str(tree / "**")):
         files, rejected = list_inputs([entry], SUPPORTED_EXTENSIONS, follow_symlinks=follow)
         assert files == real and rejected == [], entry
@@ -245,9 +248,7 @@ def test_a_fifo_in_an_input_folder_is_named_for_what_it_is(tree: Path):
 def test_txt_headline_becomes_title_and_byline_is_kept(tmp_path: Path):
     path = tmp_path / "story.txt"
     path.write_text(
-        "Harbour council approves new flood wall\n\nBy Maria Lopez\nPublished 14 March 2024\n\n"
-        + "\n\n".join(PARAGRAPHS)
-        + "\n",
+        "Harbour council approves new flood wall\n\nBy Maria Lopez\nPublished 14 March 2024\n\n" + "\n\n".join(PARAGRAPHS) + "\n",
         encoding="utf-8",
     )
     doc = only(read(path))
@@ -360,11 +361,14 @@ def test_utf16_with_nul_bytes_is_text(tmp_path: Path):
     assert doc.title == "Wide headline" and doc.text == "Wide text body here."
 
 
-@pytest.mark.parametrize("content, seen", [
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "PNG"),  # a picture named .txt
-    (b"abc\x00\x01\x02\x00\xff\xfe\x00" * 50, "NUL"),
-    (b"\x01\x02\x03\x04ab\x05\x06\x07\x08cd\x0e\x0f" * 40, "control characters"),
-])
+@pytest.mark.parametrize(
+    "content, seen",
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "PNG"),  # a picture named .txt
+        (b"abc\x00\x01\x02\x00\xff\xfe\x00" * 50, "NUL"),
+        (b"\x01\x02\x03\x04ab\x05\x06\x07\x08cd\x0e\x0f" * 40, "control characters"),
+    ],
+)
 def test_binary_data_with_a_text_extension_is_not_text(tmp_path: Path, content: bytes, seen: str):
     path = tmp_path / "blob.txt"
     path.write_bytes(content)
@@ -454,14 +458,11 @@ def test_html_external_entities_never_leak_files(tmp_path: Path):
     dtd.write_text('<!ENTITY leak "DTD-MARKER-91c2">')
     article = "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
     pages = {
-        "xxe_passwd.html": '<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-                           f"<html><body><article>{article}<p>&xxe;</p></article></body></html>",
+        "xxe_passwd.html": f'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><html><body><article>{article}<p>&xxe;</p></article></body></html>',
         "xxe_secret.html": f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>'
-                           f"<html><body><article>{article}<p>&xxe;</p></article></body></html>",
-        "dtd_passwd.html": '<!DOCTYPE html SYSTEM "file:///etc/passwd">'
-                           f"<html><body><article>{article}</article></body></html>",
-        "dtd_entity.html": f'<!DOCTYPE html SYSTEM "{dtd.as_uri()}">'
-                           f"<html><body><article>{article}<p>&leak;</p></article></body></html>",
+        f"<html><body><article>{article}<p>&xxe;</p></article></body></html>",
+        "dtd_passwd.html": f'<!DOCTYPE html SYSTEM "file:///etc/passwd"><html><body><article>{article}</article></body></html>',
+        "dtd_entity.html": f'<!DOCTYPE html SYSTEM "{dtd.as_uri()}"><html><body><article>{article}<p>&leak;</p></article></body></html>',
     }
     for name, page in pages.items():
         path = tmp_path / name
@@ -541,8 +542,7 @@ def test_markdown_title_and_syntax_stripped(tmp_path: Path):
 def test_markdown_front_matter_becomes_metadata(tmp_path: Path):
     path = tmp_path / "fm.md"
     path.write_text(
-        "---\ntitle: \"Flood wall approved\"\nauthor: Maria Lopez, Tom Baker\ndate: 2024-03-14\n---\n"
-        "The council voted on Tuesday.\n",
+        '---\ntitle: "Flood wall approved"\nauthor: Maria Lopez, Tom Baker\ndate: 2024-03-14\n---\nThe council voted on Tuesday.\n',
         encoding="utf-8",
     )
     doc = only(read(path))
@@ -586,8 +586,7 @@ def test_html_without_article_body(tmp_path: Path):
 def test_html_entity_declarations_are_refused(tmp_path: Path):
     path = tmp_path / "lol.html"
     path.write_text(
-        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
-        "<html><body><article><p>&lol2;</p></article></body></html>"
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><html><body><article><p>&lol2;</p></article></body></html>'
     )
     r = only(read(path))
     assert r.reason is RejectReason.PARSE_ERROR
@@ -600,8 +599,16 @@ def test_html_entity_declarations_are_refused(tmp_path: Path):
 def test_jsonl_good_lines_kept_bad_line_rejected(tmp_path: Path):
     path = tmp_path / "feed.jsonl"
     lines = [
-        json.dumps({"text": "First article body.", "title": "One", "authors": ["Ann Lee", " Bo Chan "],
-                    "published": "2024-03-14T09:30:00+00:00", "source": "Ledger", "url": "https://x/1"}),
+        json.dumps(
+            {
+                "text": "First article body.",
+                "title": "One",
+                "authors": ["Ann Lee", " Bo Chan "],
+                "published": "2024-03-14T09:30:00+00:00",
+                "source": "Ledger",
+                "url": "https://x/1",
+            }
+        ),
         "",
         '{"text": "broken", "title": ',
         json.dumps({"text": "Third article body.", "authors": "Ann Lee; Bo Chan", "published": "March 14, 2024"}),
@@ -653,7 +660,10 @@ def test_json_object_and_array(tmp_path: Path):
     many.write_text(json.dumps([{"text": "A body."}, {"text": ""}, "oops", {"text": "C body."}]))
     items = read(many)
     assert [(i.origin, type(i).__name__) for i in items] == [
-        (f"{many}#0", "RawDocument"), (f"{many}#1", "Rejection"), (f"{many}#2", "Rejection"), (f"{many}#3", "RawDocument"),
+        (f"{many}#0", "RawDocument"),
+        (f"{many}#1", "Rejection"),
+        (f"{many}#2", "Rejection"),
+        (f"{many}#3", "RawDocument"),
     ]
     assert items[1].reason is RejectReason.EMPTY and items[2].reason is RejectReason.PARSE_ERROR
 
@@ -671,10 +681,7 @@ def test_malformed_json(tmp_path: Path):
 def test_csv_rows(tmp_path: Path):
     path = tmp_path / "rows.csv"
     path.write_text(
-        'text,title,authors,published\n'
-        '"First body, with a comma.",T1,"Ann Lee, Bo Chan",2024-03-14\n'
-        ',T2,,\n'
-        '"Third body\nacross lines.",T3,,not a date\n',
+        'text,title,authors,published\n"First body, with a comma.",T1,"Ann Lee, Bo Chan",2024-03-14\n,T2,,\n"Third body\nacross lines.",T3,,not a date\n',
         encoding="utf-8",
     )
     items = read(path)
@@ -710,7 +717,7 @@ def test_parquet_rows_streamed_with_types(tmp_path: Path):
             "text": ["Body one.", None, "Body three."],
             "title": ["T1", "T2", None],
             "authors": [["Ann Lee"], [], ["Bo Chan", "Cy Dee"]],
-            "published": [datetime(2024, 3, 14, 9, 30, tzinfo=timezone.utc), None, None],
+            "published": [datetime(2024, 3, 14, 9, 30, tzinfo=UTC), None, None],
             "extra": [1, 2, 3],
         }
     )

@@ -1,6 +1,7 @@
 """Commands that only read files start fast: `newsflow --help`, `runs`, `show` and a config
 error import neither torch, transformers nor the encoder (seconds each), nor prefect (about
 2 s). Each runs in a fresh process, which then lists what it had imported."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,9 @@ def imported_by(args: list[str], tmp_path: Path) -> tuple[int, list[str]]:
     """(exit code, modules imported) of `newsflow *args` in a fresh interpreter."""
     report = tmp_path / "modules.json"
     env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PYTHONPATH": str(REPO_ROOT), "NEWSFLOW_HOME": str(tmp_path / "home")}
-    result = subprocess.run([sys.executable, "-c", PROBE.format(report=str(report)), json.dumps(args)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(report=str(report)), json.dumps(args)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert report.exists(), result.stderr[-2000:]
     data = json.loads(report.read_text())
     return data["code"], data["modules"]
@@ -51,12 +53,16 @@ def heavy(modules: list[str], names: tuple[str, ...]) -> list[str]:
     return [m for m in modules if any(m == name or m.startswith(name + ".") for name in names)]
 
 
-@pytest.mark.parametrize("args, code", [
-    (["--help"], 0),
-    (["runs", "--output", "{root}"], 0),
-    (["show", RUN_IDS[0][:8], "--output", "{root}"], 0),
-    (["run", "--set", "nope.x=1"], 2),
-], ids=["help", "runs", "show", "config-error"])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["--help"], 0),
+        (["runs", "--output", "{root}"], 0),
+        (["show", RUN_IDS[0][:8], "--output", "{root}"], 0),
+        (["run", "--set", "nope.x=1"], 2),
+    ],
+    ids=["help", "runs", "show", "config-error"],
+)
 def test_reading_commands_import_no_models_and_no_prefect(args, code, output_root, tmp_path):
     exit_code, modules = imported_by([a.format(root=output_root) for a in args], tmp_path)
     assert exit_code == code

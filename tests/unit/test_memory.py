@@ -1,5 +1,6 @@
 """The memory policy: set once by whatever loads the encoder, never by an import, and
 left alone where the environment already tunes glibc."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,7 @@ def test_the_policy_sets_both_glibc_thresholds(monkeypatch):
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     memory.keep_heap_trimmed()
-    assert sorted(libc.calls) == sorted([(memory._M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES),
-                                         (memory._M_TRIM_THRESHOLD, memory.TRIM_THRESHOLD_BYTES)])
+    assert sorted(libc.calls) == sorted([(memory._M_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES), (memory._M_TRIM_THRESHOLD, memory.TRIM_THRESHOLD_BYTES)])
 
 
 @pytest.mark.parametrize("variable", ["MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"])

@@ -1,4 +1,5 @@
 """Encoder, target matching and the heads, on the real packaged MiniLM weights."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -78,8 +79,15 @@ def test_target_matcher_finds_aliases_on_word_boundaries():
 
 def test_linear_head_round_trips_through_safetensors(tmp_path):
     rng = np.random.default_rng(0)
-    head = LinearHead(rng.normal(size=(3, 4)).astype(np.float32), np.zeros(3, np.float32), np.zeros(4, np.float32),
-                      np.ones(4, np.float32), ["negative", "neutral", "positive"], "sentence", {"name": "t"})
+    head = LinearHead(
+        rng.normal(size=(3, 4)).astype(np.float32),
+        np.zeros(3, np.float32),
+        np.zeros(4, np.float32),
+        np.ones(4, np.float32),
+        ["negative", "neutral", "positive"],
+        "sentence",
+        {"name": "t"},
+    )
     head.save(tmp_path / "h")
     loaded = load_linear_head(tmp_path / "h")
     x = rng.normal(size=(5, 4)).astype(np.float32)
@@ -141,9 +149,11 @@ def test_tuned_head_sees_the_same_states_in_training_and_in_the_pipeline(encoder
 
     head = tuned_stance_head(load_config().stance.head, encoder)
     assert TWO_TARGETS[15:22] == "Germany" and TWO_TARGETS[53:59] == "Russia"
-    rows = [{"sentence": TWO_TARGETS, "mention": "Germany", "from": 15, "to": 22, "polarity": 1},
-            {"sentence": TWO_TARGETS, "mention": "Russia", "from": 53, "to": 59, "polarity": -1},
-            {"sentence": CLEAR_CASES[0], "mention": "China", "from": 18, "to": 23, "polarity": -1}]
+    rows = [
+        {"sentence": TWO_TARGETS, "mention": "Germany", "from": 15, "to": 22, "polarity": 1},
+        {"sentence": TWO_TARGETS, "mention": "Russia", "from": 53, "to": 59, "polarity": -1},
+        {"sentence": CLEAR_CASES[0], "mention": "China", "from": 18, "to": 23, "polarity": -1},
+    ]
     trained_view = torch.softmax(predict_logits(head, mention_data(rows, encoder, head.split_layer)) / head.temperature, -1).numpy()
     sentences = [TWO_TARGETS, CLEAR_CASES[0]]
     spans = [Span(0, 15, 22), Span(0, 53, 59), Span(1, 18, 23)]

@@ -7,6 +7,7 @@
 5. output paths stay inside the output root whatever a document says.
 
 Fast: no pipeline run, no server, no network."""
+
 from __future__ import annotations
 
 import ast
@@ -14,7 +15,7 @@ import importlib
 import pickle
 import pkgutil
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -83,11 +84,14 @@ def test_code_like_values_in_typed_keys_are_refused_by_validation(tmp_path, monk
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("suffix,body", [
-    (".py", "import pathlib\npathlib.Path({marker!r}).touch()\n"),
-    (".yaml", "run: !!python/object/apply:pathlib.Path.touch [{marker!r}]\n"),
-    (".pkl", None),  # a pickle that would create the marker if unpickled
-])
+@pytest.mark.parametrize(
+    "suffix,body",
+    [
+        (".py", "import pathlib\npathlib.Path({marker!r}).touch()\n"),
+        (".yaml", "run: !!python/object/apply:pathlib.Path.touch [{marker!r}]\n"),
+        (".pkl", None),  # a pickle that would create the marker if unpickled
+    ],
+)
 def test_extends_never_executes_the_file_it_names(tmp_path, monkeypatch, suffix, body):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))  # importing base.py would find it
@@ -216,8 +220,9 @@ def test_no_flow_in_tasks_or_flows_persists_a_pickle():
 
 
 def test_the_shard_flow_persists_no_result():
-    from flows.pipeline import process_shards
     from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.pipeline import process_shards
 
     assert process_shards.name == "news-pipeline-shards"
     assert not may_persist_a_pickle(process_shards)
@@ -235,9 +240,25 @@ def test_the_news_pipeline_flow_never_persists_a_pickle():
 # --- 3. safetensors only, no remote code, nothing unpickled -------------------------------
 
 UNSAFE_CALLS = {
-    "torch.load", "torch.jit.load", "pickle.load", "pickle.loads", "pickle.Unpickler", "cloudpickle.load", "cloudpickle.loads",
-    "dill.load", "dill.loads", "joblib.load", "pandas.read_pickle", "marshal.load", "marshal.loads", "shelve.open",
-    "yaml.load", "yaml.unsafe_load", "yaml.full_load", "eval", "exec",
+    "torch.load",
+    "torch.jit.load",
+    "pickle.load",
+    "pickle.loads",
+    "pickle.Unpickler",
+    "cloudpickle.load",
+    "cloudpickle.loads",
+    "dill.load",
+    "dill.loads",
+    "joblib.load",
+    "pandas.read_pickle",
+    "marshal.load",
+    "marshal.loads",
+    "shelve.open",
+    "yaml.load",
+    "yaml.unsafe_load",
+    "yaml.full_load",
+    "eval",
+    "exec",
 }
 UNSAFE_MODULES = {"pickle", "cloudpickle", "dill", "joblib", "marshal", "shelve", "yaml"}
 
@@ -300,12 +321,24 @@ def test_the_scanner_finds_each_unsafe_pattern():
         "AutoTokenizer.from_pretrained('m', trust_remote_code=flag)\neval('1')\n"
     )
     found = "\n".join(unsafe_loading(snippet))
-    for expected in ("import pickle", "torch.load()", "pickle.loads()", "joblib.load()", "numpy.load(allow_pickle",
-                     "pandas.read_pickle()", "trust_remote_code=True", "use_safetensors=False",
-                     "auto_class.from_pretrained without", "trust_remote_code=flag", "eval()"):
+    for expected in (
+        "import pickle",
+        "torch.load()",
+        "pickle.loads()",
+        "joblib.load()",
+        "numpy.load(allow_pickle",
+        "pandas.read_pickle()",
+        "trust_remote_code=True",
+        "use_safetensors=False",
+        "auto_class.from_pretrained without",
+        "trust_remote_code=flag",
+        "eval()",
+    ):
         assert expected in found, expected
-    safe = ("AutoModel.from_pretrained('m', use_safetensors=True, trust_remote_code=False)\n"
-            "AutoTokenizer.from_pretrained('m', local_files_only=True)\nnp.load('a.npy')\n")
+    safe = (
+        "AutoModel.from_pretrained('m', use_safetensors=True, trust_remote_code=False)\n"
+        "AutoTokenizer.from_pretrained('m', local_files_only=True)\nnp.load('a.npy')\n"
+    )
     assert unsafe_loading(safe) == []
 
 
@@ -321,10 +354,20 @@ def pickled_only_folder(folder: Path, marker: Path) -> Path:
     import json
 
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "bert", "architectures": ["BertModel"], "vocab_size": 16, "hidden_size": 8, "num_hidden_layers": 1,
-        "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 32,
-    }))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "bert",
+                "architectures": ["BertModel"],
+                "vocab_size": 16,
+                "hidden_size": 8,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "intermediate_size": 16,
+                "max_position_embeddings": 32,
+            }
+        )
+    )
     (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "news"]) + "\n")
     (folder / "pytorch_model.bin").write_bytes(pickle.dumps(Touch(marker)))
     return folder
@@ -462,8 +505,13 @@ def test_inside_refuses_parent_absolute_and_symlink_escapes(tmp_path):
 def context_for(tmp_path: Path, run_id: str | None = None):
     from tasks.dataset.output import RunContext
 
-    return RunContext(run_id=run_id or str(uuid.uuid4()), started_at=datetime(2024, 5, 6, 23, 30, tzinfo=timezone.utc),
-                      output_root=str(tmp_path / "out"), config_sha256="0" * 64, staging=str(tmp_path / "out" / "_staging" / "run"))
+    return RunContext(
+        run_id=run_id or str(uuid.uuid4()),
+        started_at=datetime(2024, 5, 6, 23, 30, tzinfo=UTC),
+        output_root=str(tmp_path / "out"),
+        config_sha256="0" * 64,
+        staging=str(tmp_path / "out" / "_staging" / "run"),
+    )
 
 
 def test_run_context_paths_stay_inside_the_root_and_name_only_table_part_run_and_date(tmp_path):
@@ -477,7 +525,7 @@ def test_run_context_paths_stay_inside_the_root_and_name_only_table_part_run_and
             assert context.staged_path(table, part).resolve() == staged_root / relative
     for hostile in ("../../../../tmp/evil", "/tmp/evil", "a/../../../../../evil"):
         bad = context_for(tmp_path, hostile)
-        for build, base in ((bad.table_path, root), (bad.staged_path, staged_root)):
+        for build, _base in ((bad.table_path, root), (bad.staged_path, staged_root)):
             with pytest.raises(ValueError, match="escapes"):
                 build("documents", "00000")
 
@@ -490,10 +538,16 @@ def test_document_values_never_steer_where_a_table_is_written(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     context = context_for(tmp_path)
     hostile = ["../../../../escape", str(tmp_path / "escape"), "..\\..\\escape", "documents/../../escape", "~/escape"]
-    documents = pa.table({
-        "doc_id": [f"d{i}" for i in range(len(hostile))], "origin": hostile, "source": hostile, "title": hostile,
-        "url": [f"file://{h}" for h in hostile], "text": ["body"] * len(hostile),
-    })
+    documents = pa.table(
+        {
+            "doc_id": [f"d{i}" for i in range(len(hostile))],
+            "origin": hostile,
+            "source": hostile,
+            "title": hostile,
+            "url": [f"file://{h}" for h in hostile],
+            "text": ["body"] * len(hostile),
+        }
+    )
     before = set(tmp_path.rglob("*"))
     for staged in (False, True):
         path, rows = write_table(context, "documents", "00003", documents, staged=staged)

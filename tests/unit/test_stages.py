@@ -1,5 +1,6 @@
 """The stages between encode and write, on small tables: summaries, aggregation,
 duplicates, atomic staging and the document join."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,12 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tasks.arrow import column_vectors, row_ranges, vector_column
 from tasks.config import SummaryConfig
 from tasks.dataset.deduplicate import deduplicate_shard
-from tasks.arrow import column_vectors, row_ranges, vector_column
 from tasks.dataset.rejected import collect_rejected
-from tasks.stages.stance import document_stance
 from tasks.dataset.staging import read_shard, write_parquet_atomic, write_shard
+from tasks.stages.stance import document_stance
 from tasks.stages.summarize import select_summary_sentences, summarize_sentences
 from tasks.stages.write import join_documents
 from tests.conftest import REPO_ROOT
@@ -24,8 +25,13 @@ def unit(v: list[float]) -> np.ndarray:
 
 
 def test_summary_prefers_central_early_sentences_and_skips_repeats():
-    texts = ["Storm hits the coast and floods towns.", "The storm flooded coastal towns badly.",
-             "Officials counted damage from the storm.", "A local team won a football match.", "Short line."]
+    texts = [
+        "Storm hits the coast and floods towns.",
+        "The storm flooded coastal towns badly.",
+        "Officials counted damage from the storm.",
+        "A local team won a football match.",
+        "Short line.",
+    ]
     vectors = np.stack([unit([1, 0.1, 0]), unit([1, 0.12, 0]), unit([0.8, 0.5, 0]), unit([0, 0, 1]), unit([1, 0, 0])])
     picked = select_summary_sentences(vectors, texts, SummaryConfig(sentences=2, diversity=0.3, lead_weight=0.35))
     assert picked == [0, 2]  # the near-copy (1), the off-topic (3) and the fragment (4) are left out
@@ -39,8 +45,13 @@ def test_summary_is_in_document_order_and_never_a_byline():
 
 
 def test_summarize_sentences_gives_one_row_per_document():
-    table = pa.table({"doc_id": ["a", "a", "a", "b"], "text": ["One two three four.", "Five six seven eight.", "Nine ten eleven twelve.", "Only sentence of b here."],
-                      "embedding": vector_column(np.eye(4, 3, dtype=np.float32) + 0.1)})
+    table = pa.table(
+        {
+            "doc_id": ["a", "a", "a", "b"],
+            "text": ["One two three four.", "Five six seven eight.", "Nine ten eleven twelve.", "Only sentence of b here."],
+            "embedding": vector_column(np.eye(4, 3, dtype=np.float32) + 0.1),
+        }
+    )
     out = summarize_sentences(table, SummaryConfig(sentences=1))
     assert out.column("doc_id").to_pylist() == ["a", "b"]
     assert out.column("summary").to_pylist()[1] == "Only sentence of b here."
@@ -71,8 +82,13 @@ def test_praise_and_criticism_of_two_targets_aggregate_per_target():
     with a neutral mention of each; A is favor, B against, each with its own evidence."""
     from tasks.stages.stance import classify_stances
 
-    sentences = pa.table({"doc_id": ["d"] * 4, "sentence_index": pa.array([0, 1, 2, 3], pa.int32()),
-                          "text": ["A did well.", "A and B met.", "B failed badly.", "A was praised."]})
+    sentences = pa.table(
+        {
+            "doc_id": ["d"] * 4,
+            "sentence_index": pa.array([0, 1, 2, 3], pa.int32()),
+            "text": ["A did well.", "A and B met.", "B failed badly.", "A was praised."],
+        }
+    )
     mentions = pa.table({"doc_id": ["d"] * 5, "sentence_index": pa.array([0, 1, 1, 2, 3], pa.int32()), "target": ["A", "A", "B", "B", "A"]})
     probs = np.array([[0.05, 0.25, 0.7], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.85, 0.1, 0.05], [0.02, 0.08, 0.9]])
     rows = {r["target"]: r for r in classify_stances(sentences, mentions, probs, ["against", "neutral", "favor"]).to_pylist()}
@@ -116,9 +132,20 @@ def test_a_shard_is_deduplicated_against_the_shards_before_it_only(tmp_path):
 
 
 def test_join_documents_keeps_order_and_list_columns():
-    clean = pa.table({"doc_id": ["b", "a"], "origin": ["1", "2"], "source": [None, "S"], "title": ["B", "A"],
-                      "authors": [["X", "Y"], []], "published": [None, "2024-01-01"], "url": [None, None],
-                      "language": ["en", "en"], "text": ["tb", "ta"], "sentences": [["s1", "s2"], ["s3"]]})
+    clean = pa.table(
+        {
+            "doc_id": ["b", "a"],
+            "origin": ["1", "2"],
+            "source": [None, "S"],
+            "title": ["B", "A"],
+            "authors": [["X", "Y"], []],
+            "published": [None, "2024-01-01"],
+            "url": [None, None],
+            "language": ["en", "en"],
+            "text": ["tb", "ta"],
+            "sentences": [["s1", "s2"], ["s3"]],
+        }
+    )
     summaries = pa.table({"doc_id": ["a", "b"], "summary": ["sa", "sb"]})
     sentiment = pa.table({"doc_id": ["a", "b"], "sentiment": ["positive", "negative"]})
     joined = join_documents(clean, summaries, sentiment)
@@ -133,14 +160,32 @@ def test_classify_stances_groups_mentions_by_document_and_target():
     from tasks.stages.stance import classify_stances, mention_features, sentence_rows
 
     # A head that reads the first feature as the stance: negative -> against, positive -> favor.
-    head = LinearHead(np.array([[-9.0, 0, 0, 0, 0, 0], [0.0] * 6, [9.0, 0, 0, 0, 0, 0]], np.float32), np.zeros(3, np.float32),
-                      np.zeros(6, np.float32), np.ones(6, np.float32), ["against", "neutral", "favor"], "sentence+span+window")
-    sentences = pa.table({"doc_id": ["a", "a", "b"], "sentence_index": pa.array([0, 1, 0], pa.int32()),
-                          "text": ["A0 mentions X.", "A1 attacks X.", "B0 praises X."],
-                          "embedding": vector_column(np.array([[0.05, 0], [-1.0, 0], [1.0, 0]], np.float32))})
+    head = LinearHead(
+        np.array([[-9.0, 0, 0, 0, 0, 0], [0.0] * 6, [9.0, 0, 0, 0, 0, 0]], np.float32),
+        np.zeros(3, np.float32),
+        np.zeros(6, np.float32),
+        np.ones(6, np.float32),
+        ["against", "neutral", "favor"],
+        "sentence+span+window",
+    )
+    sentences = pa.table(
+        {
+            "doc_id": ["a", "a", "b"],
+            "sentence_index": pa.array([0, 1, 0], pa.int32()),
+            "text": ["A0 mentions X.", "A1 attacks X.", "B0 praises X."],
+            "embedding": vector_column(np.array([[0.05, 0], [-1.0, 0], [1.0, 0]], np.float32)),
+        }
+    )
     span = vector_column(np.zeros((3, 2), np.float32))
-    mentions = pa.table({"doc_id": ["a", "a", "b"], "sentence_index": pa.array([0, 1, 0], pa.int32()), "target": ["X", "X", "X"],
-                         "span_embedding": span, "window_embedding": span})
+    mentions = pa.table(
+        {
+            "doc_id": ["a", "a", "b"],
+            "sentence_index": pa.array([0, 1, 0], pa.int32()),
+            "target": ["X", "X", "X"],
+            "span_embedding": span,
+            "window_embedding": span,
+        }
+    )
     probs = head.predict_proba(mention_features(sentences, mentions, sentence_rows(sentences, mentions)))
     stances = {(r["doc_id"], r["target"]): r for r in classify_stances(sentences, mentions, probs, head.labels).to_pylist()}
     assert set(stances) == {("a", "X"), ("b", "X")}
@@ -158,14 +203,16 @@ def test_a_sentence_that_starts_with_by_can_be_summarised():
 
 
 def test_a_chinese_document_has_summary_candidates():
-    from tasks.stages.clean import clean_document
     from tasks.config import CleanConfig
     from tasks.records import RawDocument
+    from tasks.stages.clean import clean_document
     from tasks.stages.summarize import summary_candidates
 
-    chinese = ("市议会周二晚间投票批准沿东码头修建新的防洪墙，结束了三年多来一直困扰该镇的争论。"
-               "支持者表示，这堵墙将比现在的海滨长廊高出两米，是保护去年冬季风暴中被淹的两百户房屋的唯一现实办法。"
-               "反对者包括码头上的几位店主，他们认为这一建筑会遮挡海景，赶走他们赖以为生的夏季游客。好的。")
+    chinese = (
+        "市议会周二晚间投票批准沿东码头修建新的防洪墙，结束了三年多来一直困扰该镇的争论。"
+        "支持者表示，这堵墙将比现在的海滨长廊高出两米，是保护去年冬季风暴中被淹的两百户房屋的唯一现实办法。"
+        "反对者包括码头上的几位店主，他们认为这一建筑会遮挡海景，赶走他们赖以为生的夏季游客。好的。"
+    )
     doc = clean_document(RawDocument(origin="zh.txt", text=chinese), CleanConfig(languages=["zh"]))
     assert doc.language == "zh" and len(doc.sentences) == 4
     # each sentence is one whitespace "word"; counted by ideograph, three are long enough

@@ -1,5 +1,6 @@
 """Summary evaluation (ROUGE of the pipeline's summaries and of Lead-3) and the summariser's
 caption rule, on short articles written for these tests."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,7 @@ FERRY_SENTENCES = [
     "The county council said rising fuel costs and falling passenger numbers had left the route losing money every week.",
     "A new bridge upstream, opened last spring, now carries most of the traffic that once used the ferry.",
 ]
-FERRY = ("By . Jane Porter . PUBLISHED: . 09:12 EST, 4 March 2014 . | . UPDATED: . 10:40 EST, 4 March 2014 . "
-         + " ".join(FERRY_SENTENCES))
+FERRY = "By . Jane Porter . PUBLISHED: . 09:12 EST, 4 March 2014 . | . UPDATED: . 10:40 EST, 4 March 2014 . " + " ".join(FERRY_SENTENCES)
 ORCHARD_SENTENCES = [
     "Volunteers planted three hundred apple trees on the edge of Harlow Common on Saturday.",
     "The orchard replaces a car park that the town closed two years ago.",
@@ -48,8 +48,7 @@ TOO_SHORT = "The library reopened on Tuesday after repairs to its roof."
 ROWS = [
     # the reference is the cleaned lead itself: Lead-3 (and the pipeline, with only three sentences) score 100
     {"id": "ferry", "article": FERRY, "highlights": "\n".join(FERRY_SENTENCES)},
-    {"id": "orchard", "article": ORCHARD,
-     "highlights": "Volunteers plant 300 apple trees on Harlow Common .\nSchoolchildren will care for the orchard ."},
+    {"id": "orchard", "article": ORCHARD, "highlights": "Volunteers plant 300 apple trees on Harlow Common .\nSchoolchildren will care for the orchard ."},
     {"id": "library", "article": TOO_SHORT, "highlights": "Library reopens after roof repairs ."},
     {"id": "unreferenced", "article": ORCHARD.replace("Saturday", "Sunday"), "highlights": "  \n "},
 ]
@@ -163,32 +162,42 @@ def test_rouge_helpers():
 # --------------------------------------------------------------------------- captions
 
 
-@pytest.mark.parametrize("sentence", [
-    "Mayor Ruth Okafor (pictured) helped plant the first tree.",
-    "Ana Ruiz, pictured left, cut the ribbon on Monday.",
-    "The new terminal (left) and the old one (right) stand side by side.",
-    "Her husband, right, watched from the quay.",
-    "Grand opening: The ferry leaves the new terminal for the first time.",
-    "Last run: Passengers wave from the deck as the ferry departs.",
-])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Mayor Ruth Okafor (pictured) helped plant the first tree.",
+        "Ana Ruiz, pictured left, cut the ribbon on Monday.",
+        "The new terminal (left) and the old one (right) stand side by side.",
+        "Her husband, right, watched from the quay.",
+        "Grand opening: The ferry leaves the new terminal for the first time.",
+        "Last run: Passengers wave from the deck as the ferry departs.",
+    ],
+)
 def test_captions_are_recognised(sentence):
     assert looks_like_caption(sentence)
 
 
-@pytest.mark.parametrize("sentence", [
-    "The harbour master said: 'We are ready for the summer.'",
-    "Ana Ruiz told reporters: The terminal will open at nine.",
-    "The ferry left at nine and arrived at ten.",
-    "Officials turned left at the junction and drove to the quay.",
-    "The vote was held at 10:30 on Monday morning in the town hall.",
-])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The harbour master said: 'We are ready for the summer.'",
+        "Ana Ruiz told reporters: The terminal will open at nine.",
+        "The ferry left at nine and arrived at ten.",
+        "Officials turned left at the junction and drove to the quay.",
+        "The vote was held at 10:30 on Monday morning in the town hall.",
+    ],
+)
 def test_prose_is_not_a_caption(sentence):
     assert not looks_like_caption(sentence)
 
 
 def test_a_caption_that_repeats_the_lead_is_not_picked():
-    texts = ["Volunteers planted apple trees on the common.", "Mayor Okafor (pictured) planted the first apple tree.",
-             "The orchard replaces an old car park.", "Schools will care for the trees this summer."]
+    texts = [
+        "Volunteers planted apple trees on the common.",
+        "Mayor Okafor (pictured) planted the first apple tree.",
+        "The orchard replaces an old car park.",
+        "Schools will care for the trees this summer.",
+    ]
     vectors = np.eye(4, dtype=np.float32)
     assert summary_candidates(texts) == [0, 2, 3]
     assert select_summary_sentences(vectors, texts, SummaryConfig(sentences=2)) == [0, 2]

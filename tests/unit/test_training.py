@@ -1,4 +1,5 @@
 """Training the heads: small slices of NewsMTSC, real encoder, real files."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 
 from tasks.evaluation.classification import classification_report
-from tasks.training.finetune_stance import FinetuneSettings, expected_calibration_error
 from tasks.models.heads import load_linear_head, read_card
+from tasks.training.finetune_stance import FinetuneSettings, expected_calibration_error
+from tasks.training.newsmtsc import read_newsmtsc
 from tasks.training.train_heads import (
     featurise,
     load_training_data,
@@ -17,7 +19,6 @@ from tasks.training.train_heads import (
     train_linear_heads,
     train_tuned_stance,
 )
-from tasks.training.newsmtsc import read_newsmtsc
 from tests.conftest import NEWSMTSC
 
 pytestmark = pytest.mark.skipif(not NEWSMTSC.is_dir(), reason="NewsMTSC is read from ../shared/data/newsmtsc")
@@ -88,8 +89,10 @@ def test_linear_head_loader_refuses_a_tuned_head(tmp_path, small_dev):
 
 def test_newsmtsc_rows_with_a_bad_span_are_named_by_line(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"sentence": "Ann left.", "mention": "Ann", "polarity": 0, "from": 0, "to": 3}\n'
-                    '{"sentence": "Bo left.", "mention": "Bo", "polarity": 0, "from": 2, "to": 40}\n')
+    path.write_text(
+        '{"sentence": "Ann left.", "mention": "Ann", "polarity": 0, "from": 0, "to": 3}\n'
+        '{"sentence": "Bo left.", "mention": "Bo", "polarity": 0, "from": 2, "to": 40}\n'
+    )
     with pytest.raises(ValueError, match=r"bad.jsonl:2"):
         read_newsmtsc(path)
 

@@ -6,6 +6,7 @@ one record (`clean_document`) and `stage` applies it to every record of a shard
 
 Everything is regex- and index-based and linear in the input: cleaning runs once per
 document on the CPU beside the encoder, so it must stay a small share of its budget."""
+
 from tasks.records import CleanDocument
 from tasks.stages.clean.bylines import (
     Byline,

@@ -3,6 +3,7 @@ stamp headers) and the dateline ('WASHINGTON (Reuters) - ', '(CNN) -- ') out of 
 text into metadata (`extract_byline` -> `Byline`, `is_byline`), drop page furniture
 (`remove_debris`) and unwrap hard-wrapped paragraphs (`join_paragraphs`). Regex- and
 index-based, linear in the input."""
+
 from __future__ import annotations
 
 import re
@@ -94,8 +95,7 @@ def _parse_credit(credit: str) -> tuple[list[str], str | None] | None:
     return (authors, source) if authors or source else None
 
 
-_MONTHS = {m: i for i, m in enumerate(
-    "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}  # noqa: SIM905
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}  # noqa: SIM905
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)[a-z]*\.?"
 _DATE_DMY = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH}),?\s+(\d{{4}})\b")
 _DATE_MDY = re.compile(rf"\b({_MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b")
@@ -202,9 +202,9 @@ def _take_dateline(line: str) -> tuple[str, str | None]:
         outlet_like = _is_outlet(outlet) or (outlet.isupper() and len(outlet) >= 2)
         caps_place = place is None or place.split()[0].rstrip(",").isupper()
         if len(outlet.split()) <= 5 and (strong or (outlet_like and caps_place)):
-            return line[m.end():], outlet
+            return line[m.end() :], outlet
     if m := _CAPS_DATELINE.match(line):  # AP style "NEW YORK — ", no outlet named
-        return line[m.end():], None
+        return line[m.end() :], None
     return line, None
 
 

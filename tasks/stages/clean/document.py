@@ -2,6 +2,7 @@
 repair, byline extraction, length checks, language detection and sentence splitting to
 a CleanDocument with its content id, or to a Rejection; it never raises. Text far too
 long to come out under max_chars is rejected before any cleaning (`_far_too_long`)."""
+
 from __future__ import annotations
 
 from tasks.config import CleanConfig

@@ -2,6 +2,7 @@
 (`clearly_english`, counting function words), else langdetect, with its seed fixed so
 the same text gives the same language in every run and a lock so parallel threads do
 not race on its lazy profile load; 'und' (`UNDETERMINED`) when there is nothing to go on."""
+
 from __future__ import annotations
 
 import re

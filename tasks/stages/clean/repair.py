@@ -2,6 +2,7 @@
 and spacing (`clean_text`, idempotent), and the content id: text normalised for hashing
 (`normalise_for_hash`: NFKC, casefold, straight quotes, collapsed whitespace) and its
 SHA-256 (`doc_id_for`)."""
+
 from __future__ import annotations
 
 import hashlib

@@ -2,6 +2,7 @@
 punctuation is one unless an abbreviation, an initial or a decimal explains it, decided
 from the words either side only, so splitting stays linear; sentences over max_chars
 are cut at whitespace."""
+
 from __future__ import annotations
 
 import re
@@ -42,11 +43,11 @@ def _ends_sentence(line: str, start: int, end: int) -> bool:
         return False
     if punct[0] in "!?…。！？" or punct.startswith(".."):
         return True
-    window = line[max(0, start - 24):start]  # abbreviations are short; longer words are not
+    window = line[max(0, start - 24) : start]  # abbreviations are short; longer words are not
     space = max(window.rfind(" "), window.rfind("\t"))
     if space < 0 and start > 24:
         return True
-    token = window[space + 1:].lstrip("\"'“‘([«")
+    token = window[space + 1 :].lstrip("\"'“‘([«")
     lower = token.lower()
     if lower in _TITLES:
         return False

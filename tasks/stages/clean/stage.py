@@ -1,5 +1,6 @@
 """The clean stage over one shard: every record of an ingest shard cleaned by
 `clean_document`, kept as a clean document or rejected with its reason."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -9,6 +9,7 @@ Two promises shape this package:
 - it is lazy: records come out of generators and tabular files are streamed, so
   memory stays flat whatever the file size.
 """
+
 from tasks.stages.ingest.common import STAGE
 from tasks.stages.ingest.fields import normalise_date, split_authors
 from tasks.stages.ingest.listing import list_inputs, without_excluded

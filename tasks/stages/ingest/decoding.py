@@ -2,6 +2,7 @@
 characters), pick the codec (a BOM, strict UTF-8 streamed, else the best legacy code
 page, cp1252 first) and decode a whole file with newlines normalised and no BOM
 (`_read_text`), or say in a rejection why the file is not readable text."""
+
 from __future__ import annotations
 
 import codecs

@@ -1,6 +1,7 @@
 """Field normalisation shared by the tabular formats (and HTML metadata): author lists
 (`split_authors`), dates to ISO 8601 (`normalise_date`), optional strings, and one
 tabular record to a RawDocument, or the rejection saying why it cannot be one."""
+
 from __future__ import annotations
 
 import re

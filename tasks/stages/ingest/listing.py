@@ -3,6 +3,7 @@ sorted, de-duplicated list of input files (`list_inputs`), refusing symlinks tha
 out of a searched folder and special files (FIFOs, sockets, devices) with a rejection
 each, walking every real folder once so a symlink cycle ends; and dropping files whose
 name matches an exclude pattern (`without_excluded`)."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -34,8 +35,13 @@ def _glob_root(pattern: str) -> Path:
     return Path(*parts) if parts else Path(".")
 
 
-_SPECIAL_KINDS = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                  (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "folder"))
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISDIR, "folder"),
+)
 
 
 def _not_a_file(path: Path, mode: int | None = None) -> str:

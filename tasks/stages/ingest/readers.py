@@ -3,6 +3,7 @@ documents and rejections, and `read_records`, which picks the reader for a file,
 its size and type first, and turns any error while reading into a rejection, so bad
 input never raises. Line-based and tabular formats are streamed; whole-text formats
 are decoded by `decoding` first."""
+
 from __future__ import annotations
 
 import csv
@@ -175,9 +176,7 @@ def _read_html(path: Path, html: str, config: InputConfig) -> Iterator[Item]:
     if _ENTITY_DECL.search(html):
         yield _reject(origin, RejectReason.PARSE_ERROR, "DTD entity declarations are not allowed")
         return
-    doc = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True
-    )
+    doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True)
     text = getattr(doc, "text", None)
     if not text or not text.strip():
         yield _reject(origin, RejectReason.NOT_TEXT, "no article body found")

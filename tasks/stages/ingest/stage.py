@@ -1,6 +1,7 @@
 """The ingest stage: `ingest_files` reads a group of input files into staging shards of
 bounded size, rejections riding along, numbered group * GROUP_STRIDE + shard so that
 groups read in parallel never collide."""
+
 from __future__ import annotations
 
 import time
