@@ -372,6 +372,8 @@ def show(
         print(report, end="\n\n")
     if sample:
         columns = [("title", "title"), ("sentiment", "sentiment"), ("top_stances", "top stances"), ("summary", "summary")]
+        if not stdout_is_terminal():  # the report is Markdown: the documents get a heading of their own
+            print(f"## first {len(sample)} documents\n")
         print_listing(f"first {len(sample)} documents", columns, sample)
 
 

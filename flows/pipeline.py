@@ -17,7 +17,9 @@ from flows.run import PipelineRun, ShardResults, StageFailed
 from flows.runners import task_runner_for
 from flows.shell import INGEST_TASK, STAGE_TASKS, ShardJob
 from flows.stages import SOURCE, STAGES
-from tasks.config import load_config
+from tasks.config import PipelineConfig, load_config
+from tasks.dataset.output import RunContext
+from tasks.dataset.shard_cache import ShardCache
 from tasks.records import ShardRef
 from tasks.stages.ingest import list_inputs, without_excluded
 
@@ -69,14 +71,14 @@ def first_failure(futures: dict[str, list]) -> tuple[str, str] | None:
 
 
 @flow(name="news-pipeline-shards", validate_parameters=False, persist_result=False)
-def process_shards(file_groups: str, run: PipelineRun) -> ShardResults:
+def process_shards(file_groups: str, config: PipelineConfig, context: RunContext, cache: ShardCache | None) -> ShardResults:
     """Every shard through every stage, in input order. A file group is read one group
     ahead, and at most `run.shards_in_flight` shards sit between cleaning and writing, so
     cleaning overlaps encoding and memory does not grow with the corpus. Its own flow, so
     `run.runner` can give it a Dask task runner whichever way the run was started. Raises
-    StageFailed, carrying what was produced, when a stage fails."""
+    StageFailed, carrying what was produced, when a stage fails. Its parameters stay small
+    (the Prefect API records them): the file groups are a staging file's path."""
     logger = get_run_logger()
-    config = run.config
     groups: list[list[str]] = json.loads(Path(file_groups).read_text(encoding="utf-8"))
     futures: dict[str, list] = {stage: [] for stage in (SOURCE, *(s.name for s in STAGES))}
     results = ShardResults()
@@ -85,7 +87,7 @@ def process_shards(file_groups: str, run: PipelineRun) -> ShardResults:
     def read_group(g: int):
         if g >= len(groups):
             return None
-        future = named(INGEST_TASK, SOURCE, g, "file group").submit(groups[g], config.input, config.run.shard_size, run.context.staging, g)
+        future = named(INGEST_TASK, SOURCE, g, "file group").submit(groups[g], config.input, config.run.shard_size, context.staging, g)
         futures[SOURCE].append((g, future))
         return future
 
@@ -95,7 +97,7 @@ def process_shards(file_groups: str, run: PipelineRun) -> ShardResults:
             current, upcoming = upcoming, read_group(g + 1)
             for raw in current.result():
                 results.ingested.append(raw)
-                job = ShardJob(len(results.ingested) - 1, config, run.context, run.cache)
+                job = ShardJob(len(results.ingested) - 1, config, context, cache)
                 in_flight.append(submit_shard(raw, job, futures))
                 if len(in_flight) > config.run.shards_in_flight:
                     in_flight.popleft().result()  # raises at once if that shard failed
@@ -123,7 +125,9 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     try:
         run.prepare()
         file_groups = stage_file_groups(group_files(run.files, config.run.shard_size), run.context.staging)
-        shards = process_shards.with_options(task_runner=task_runner_for(config), flow_run_name=f"shards-{config.run.runner}")(file_groups, run)
+        shards = process_shards.with_options(task_runner=task_runner_for(config), flow_run_name=f"shards-{config.run.runner}")(
+            file_groups, config, run.context, run.cache
+        )
         record = run.complete(shards)
     except Exception as exc:
         failed = run.fail(exc)

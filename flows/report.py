@@ -79,7 +79,7 @@ def run_report_markdown(record: RunRecord, tables: RunTables | None = None) -> s
         "",
         "## Documents",
         "",
-        f"{record.n_read or 0} read, **{record.n_kept or 0} kept**, {record.n_rejected or 0} rejected",
+        f"{record.n_read or 0} read, {record.n_kept or 0} kept, {record.n_rejected or 0} rejected",
         "",
     ]
     if record.rejected_by_reason:
