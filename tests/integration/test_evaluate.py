@@ -114,12 +114,14 @@ def test_evaluate_with_a_missing_column_fails_cleanly(tmp_path):
 def test_evaluation_writes_a_table_artifact(prefect_harness, tmp_path, stance_slice):
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     from flows.evaluate import evaluate_flow
 
     metrics = evaluate_flow("stance", str(stance_slice), overrides={"output.root": str(tmp_path / "out")})
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["evaluate-stance"])))
+        # newest first: other tests of the session evaluate too, under the same stable key
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["evaluate-stance"])), sort=ArtifactSort.CREATED_DESC)
     assert artifacts and artifacts[0].type == "table"
     rows = json.loads(artifacts[0].data) if isinstance(artifacts[0].data, str) else artifacts[0].data
     macro = [r for r in rows if r["class"] == "macro"][0]
@@ -128,7 +130,21 @@ def test_evaluation_writes_a_table_artifact(prefect_harness, tmp_path, stance_sl
 
 @pytest.mark.slow
 def test_train_command_writes_heads_with_cards(tmp_path, stance_slice):
-    report = stdout_json(newsflow("train", "--dev", str(stance_slice), "--limit", "120", "--out", str(tmp_path / "models"), "--json", cwd=tmp_path))
+    report = stdout_json(
+        newsflow(
+            "train",
+            "--train",
+            str(NEWSMTSC / "train.jsonl"),
+            "--dev",
+            str(stance_slice),
+            "--limit",
+            "120",
+            "--out",
+            str(tmp_path / "models"),
+            "--json",
+            cwd=tmp_path,
+        )
+    )
     assert set(report) == {"stance-linear", "sentiment-linear"}
     for name in report:
         folder = tmp_path / "models" / name
