@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -132,9 +133,7 @@ def run(
     except ConfigError as exc:
         console.print(f"[red]config error:[/red] {exc}")
         raise typer.Exit(2) from None
-    api = use_running_server()  # before prefect is imported: its settings are read once
-    console.print(f"Prefect API: {api}" if api else "Prefect API: ephemeral (start a server with `newsflow server start` to keep runs in the UI)")
-    booting = None if api else start_ephemeral_api_in_background()
+    booting = prefect_api_for_a_flow()
     from flows.pipeline import news_pipeline  # heavy imports only once the config is known good
     from tasks.stages.encode import preload_models
 
@@ -150,6 +149,16 @@ def run(
     if as_json:
         print(json.dumps(summary, default=str, indent=2))
     print_run_summary(summary)
+
+
+def prefect_api_for_a_flow() -> threading.Thread | None:
+    """newsflow's server when one runs (or PREFECT_API_URL), else Prefect's ephemeral API,
+    booting in the background while the command imports torch and loads models: join the
+    thread returned before running the flow. Call before prefect is imported: its settings
+    are read once."""
+    api = use_running_server()
+    console.print(f"Prefect API: {api}" if api else "Prefect API: ephemeral (start a server with `newsflow server start` to keep runs in the UI)")
+    return None if api else start_ephemeral_api_in_background()
 
 
 def load_or_exit(config: Path | None, settings: list[str]) -> tuple[dict[str, Any], PipelineConfig]:
@@ -186,7 +195,11 @@ def train(
         if not path.is_file():
             console.print(f"[red]no such file:[/red] {path}")
             raise typer.Exit(2)
+    booting = prefect_api_for_a_flow()
     from flows.train import train_heads_flow
+
+    if booting:
+        booting.join()
 
     try:
         report = train_heads_flow(
@@ -217,7 +230,11 @@ JSON_OPTION = typer.Option(False, "--json", help="print the metrics as one JSON 
 
 def run_evaluation(kind: str, data: Path, config: Path | None, settings: list[str], as_json: bool, columns: dict[str, str]) -> None:
     overrides, _ = load_or_exit(config, settings)
+    booting = prefect_api_for_a_flow()
     from flows.evaluate import evaluate_flow
+
+    if booting:
+        booting.join()
 
     try:
         metrics = evaluate_flow(kind, str(data), config_path=str(config) if config else None, overrides=overrides, columns=columns)
