@@ -4,8 +4,10 @@ starts; unknown keys and bad values fail with the key's dotted path."""
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,13 +64,62 @@ class TableColumns(Section):
     url: str = Field(default="url", description="column holding the article's URL", json_schema_extra=OPERATION)
 
 
+_AGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_AGE_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def since_cutoff(since: str | None, now: datetime | None = None) -> datetime | None:
+    """The moment `since` names: an age ("3d", "12h", "30m", "2w") back from now, or an ISO
+    date or datetime (UTC when it has no zone). None: no cutoff."""
+    if not since:
+        return None
+    if match := _AGE.match(since):
+        return (now or datetime.now(UTC)) - timedelta(seconds=int(match.group(1)) * _AGE_UNITS[match.group(2)])
+    moment = datetime.fromisoformat(since.strip())
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _check_since(value: str | None) -> str | None:
+    try:
+        since_cutoff(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither an age such as '3d', '12h', '30m', '2w' nor an ISO date") from None
+    return value
+
+
+class SourceConfig(Section):
+    """A web source followed by name: a feed, a sitemap, an article page or a site's root."""
+
+    name: str = Field(min_length=1, description="the source's name, as the run record and the tables report it", json_schema_extra=OPERATION)
+    url: str = Field(pattern=r"^https?://", description="http(s) URL of a feed, a sitemap, an article, or a site's root (its feeds and sitemaps are found)", json_schema_extra=OPERATION)
+    kind: Literal["auto", "feed", "sitemap", "page"] = Field(
+        default="auto", description="auto: told from the response (feed, sitemap, site root or article page)", json_schema_extra=OPERATION
+    )
+    max_items: int = Field(default=0, ge=0, description="most new articles taken per run, newest first; 0: every new one", json_schema_extra=OPERATION)
+    since: str | None = Field(
+        default=None, description="only articles listed as published after this: an age ('3d', '12h') or an ISO date", json_schema_extra=OPERATION
+    )
+
+    @field_validator("since")
+    @classmethod
+    def _since_readable(cls, value: str | None) -> str | None:
+        return _check_since(value)
+
+
 class InputConfig(Section):
     paths: list[str] = Field(
         default_factory=lambda: ["data/samples"],
-        min_length=1,
-        description="files, folders (searched recursively) or globs; relative paths resolve against the working directory",
+        description=(
+            "files, folders (searched recursively), globs, or http(s) URLs (feeds, sitemaps, article pages, site roots); "
+            "relative paths resolve against the working directory"
+        ),
         json_schema_extra=OPERATION,
     )
+    sources: list[SourceConfig] = Field(default_factory=list, description="named web sources with their own settings ([[input.sources]] tables)", json_schema_extra=OPERATION)
+    warc_after: str = Field(
+        default="", description="WARC inputs: only responses fetched at or after this ISO date or datetime", json_schema_extra=OPERATION
+    )
+    warc_before: str = Field(default="", description="WARC inputs: only responses fetched before this ISO date or datetime", json_schema_extra=OPERATION)
     extensions: list[str] = Field(
         default_factory=lambda: list(SUPPORTED_EXTENSIONS), description="file extensions read as articles", json_schema_extra=OPERATION
     )
@@ -81,6 +132,19 @@ class InputConfig(Section):
     max_file_bytes: int = Field(default=50_000_000, gt=0, description="larger files are rejected as too_long without being read", json_schema_extra=OPERATION)
     follow_symlinks: bool = Field(default=False, description="read files that symlinks inside an input folder point to outside it", json_schema_extra=OPERATION)
 
+    @field_validator("warc_after", "warc_before")
+    @classmethod
+    def _iso_moment(cls, value: str) -> str:
+        if value:
+            datetime.fromisoformat(value.strip())  # ValueError names the bad value
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> InputConfig:
+        if not self.paths and not self.sources:
+            raise ValueError("input.paths and input.sources are both empty: nothing to read")
+        return self
+
     @field_validator("extensions")
     @classmethod
     def _known_extensions(cls, value: list[str]) -> list[str]:
@@ -89,6 +153,39 @@ class InputConfig(Section):
         if unknown:
             raise ValueError(f"unsupported {unknown}; allowed: {list(SUPPORTED_EXTENSIONS)}")
         return value
+
+
+class FetchConfig(Section):
+    """How web inputs are fetched: who we say we are, how politely, and what we refuse."""
+
+    user_agent: str = Field(
+        default="newsflow/0.1 (+https://pypi.org/project/newsflow/; batch news analysis)",
+        min_length=1,
+        description="the User-Agent every request sends (and robots.txt is read for); name yourself and a contact",
+        json_schema_extra=OPERATION,
+    )
+    obey_robots: bool = Field(default=True, description="read each host's robots.txt and obey its rules and Crawl-delay", json_schema_extra=OPERATION)
+    host_interval: float = Field(
+        default=1.0, ge=0.0, le=600.0, description="least seconds between two requests to one host (a longer Crawl-delay wins)", json_schema_extra=OPERATION
+    )
+    host_connections: int = Field(default=1, ge=1, le=2, description="requests in flight to one host at once", json_schema_extra=OPERATION)
+    connections: int = Field(default=8, ge=1, le=64, description="requests in flight at once, all hosts together", json_schema_extra=OPERATION)
+    connect_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a connection", json_schema_extra=OPERATION)
+    read_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for data on an open connection", json_schema_extra=OPERATION)
+    max_redirects: int = Field(default=5, ge=0, le=20, description="redirects followed per request; each hop is checked like the first", json_schema_extra=OPERATION)
+    max_bytes: int = Field(
+        default=10_000_000, gt=0, description="larger responses (after decompression) are rejected as too_large", json_schema_extra=OPERATION
+    )
+    retries: int = Field(default=2, ge=0, le=10, description="retries of a request answered 429 or 503, or cut off", json_schema_extra=OPERATION)
+    max_retry_after: float = Field(
+        default=60.0, ge=0, description="longest Retry-After waited for; a longer one rejects the item, and the next run tries again", json_schema_extra=OPERATION
+    )
+    allow_private: bool = Field(
+        default=False,
+        description="allow requests to private, loopback, link-local and metadata addresses (an intranet feed, or tests on 127.0.0.1)",
+        json_schema_extra=OPERATION,
+    )
+    archive: bool = Field(default=True, description="keep every response as it came in WARC files under the output root (archive/)", json_schema_extra=OPERATION)
 
 
 class OutputConfig(Section):
@@ -306,6 +403,7 @@ class ScheduleConfig(Section):
 
 class PipelineConfig(Section):
     input: InputConfig = Field(default_factory=InputConfig, description="what is read")
+    fetch: FetchConfig = Field(default_factory=FetchConfig, description="how web inputs are fetched")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where and how the tables are written")
     run: RunConfig = Field(default_factory=RunConfig, description="how a run is split into shards and executed")
     dask: DaskConfig = Field(default_factory=DaskConfig, description="the Dask cluster that run.runner = 'dask' uses")

@@ -3,6 +3,7 @@ rejected, and the small reference that stages hand each other instead of data.""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
@@ -23,6 +24,14 @@ class RejectReason(StrEnum):
     TOO_LONG = "too_long"
     LANGUAGE = "language"  # detected language not in the config's allowed list
     DUPLICATE = "duplicate"  # same normalised text as a document kept earlier in the run
+    # Web inputs (feeds, sitemaps, pages):
+    BLOCKED = "blocked"  # a URL refused before any request: not http(s), or a private, loopback or metadata address
+    ROBOTS = "robots"  # the site's robots.txt disallows it for our user agent
+    FETCH_ERROR = "fetch_error"  # DNS failure, refused connection, timeout, TLS error, redirect loop
+    HTTP_STATUS = "http_status"  # the server answered 4xx or 5xx
+    TOO_LARGE = "too_large"  # a response over fetch.max_bytes (decompressed)
+    NOT_ARTICLE = "not_article"  # a body that is no article page (PDF, image, a bare listing)
+    PAYWALLED = "paywalled"  # a paywall or consent page instead of the article
 
 
 @dataclass(frozen=True)
@@ -37,9 +46,19 @@ class RawDocument:
     published: str | None = None  # ISO 8601 date or datetime, when the input has one
     source: str | None = None  # the outlet (publisher), when known
     url: str | None = None
+    wire: str | None = None  # a news agency credited for the story (AP, Reuters, AFP), kept out of authors
+    field_sources: dict[str, str] = field(default_factory=dict)  # metadata field -> where it came from (jsonld, feed, ...)
 
     def to_row(self) -> dict:
-        return asdict(self)
+        row = asdict(self)
+        row["field_sources"] = json.dumps(self.field_sources, sort_keys=True) if self.field_sources else None
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict) -> RawDocument:
+        """A staging row back into a document (field_sources travels as JSON text)."""
+        sources = row.get("field_sources")
+        return cls(**{**row, "field_sources": json.loads(sources) if sources else {}})
 
 
 # Staging table of RawDocument rows; a test keeps it in step with the dataclass.
@@ -52,6 +71,8 @@ RAW_SCHEMA = pa.schema(
         ("published", pa.string()),
         ("source", pa.string()),
         ("url", pa.string()),
+        ("wire", pa.string()),
+        ("field_sources", pa.string()),
     ]
 )
 
@@ -78,6 +99,8 @@ class CleanDocument:
     authors: list[str]
     published: str | None
     url: str | None
+    wire: str | None  # the news agency credited (AP, Reuters, AFP), when the page names one
+    field_sources: str | None  # JSON: metadata field -> where it came from (jsonld, opengraph, feed, byline, ...)
     language: str  # ISO 639-1 code, 'und' when undetectable
     text: str  # paragraphs joined by "\n"
     sentences: list[str] = field(default_factory=list)  # exact substrings of `text`, in order
@@ -96,6 +119,8 @@ CLEAN_SCHEMA = pa.schema(
         ("authors", pa.list_(pa.string())),
         ("published", pa.string()),
         ("url", pa.string()),
+        ("wire", pa.string()),
+        ("field_sources", pa.string()),
         ("language", pa.string()),
         ("text", pa.string()),
         ("sentences", pa.list_(pa.string())),

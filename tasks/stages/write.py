@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 RESULT_TABLES = ("documents", "stances", "sentences")  # hold each (doc_id, analysis) once across runs
-DOCUMENT_COLUMNS = ["doc_id", "origin", "source", "title", "authors", "published", "url", "language", "text"]
+DOCUMENT_COLUMNS = ["doc_id", "origin", "source", "title", "authors", "published", "url", "wire", "field_sources", "language", "text"]
 
 
 def align_rows(table: pa.Table, doc_ids: list[str]) -> pa.Table:

@@ -5,6 +5,8 @@ long to come out under max_chars is rejected before any cleaning (`_far_too_long
 
 from __future__ import annotations
 
+import json
+
 from tasks.config import CleanConfig
 from tasks.records import CleanDocument, RawDocument, Rejection, RejectReason
 from tasks.stages.clean.bylines import extract_byline, join_paragraphs
@@ -70,6 +72,10 @@ def _clean_document(raw: RawDocument, config: CleanConfig) -> CleanDocument | Re
         return _reject(raw.origin, RejectReason.LANGUAGE, f"detected {language}")
     # record metadata wins: it came from a structured field, the byline from a heuristic
     authors = [a for a in map(_clean_field, raw.authors or []) if a]
+    sources = dict(raw.field_sources)
+    for name, from_record, from_byline in (("authors", authors, byline.authors), ("source", raw.source, byline.source), ("published", raw.published, byline.published)):
+        if not from_record and from_byline:
+            sources[name] = "byline"
     return CleanDocument(
         doc_id=doc_id_for(text),
         origin=raw.origin,
@@ -78,6 +84,8 @@ def _clean_document(raw: RawDocument, config: CleanConfig) -> CleanDocument | Re
         authors=authors or byline.authors,
         published=_clean_field(raw.published) or byline.published,
         url=_clean_field(raw.url),
+        wire=_clean_field(raw.wire),
+        field_sources=json.dumps(sources, sort_keys=True) if sources else None,
         language=language,
         text=text,
         sentences=split_sentences(text, config.max_sentence_chars),

@@ -15,7 +15,7 @@ def clean_records(raw: pa.Table, config: Any) -> StageOutput:
     """The kept documents (CLEAN_SCHEMA) and the rejections of an ingest shard's records."""
     kept, rejected = [], []
     for row in raw.to_pylist():
-        result = clean_document(RawDocument(**row), config.clean)
+        result = clean_document(RawDocument.from_row(row), config.clean)
         if isinstance(result, Rejection):
             rejected.append(result)
         else:

@@ -28,6 +28,7 @@ from tasks.stages.ingest.fields import (
     normalise_date,
     split_authors,
 )
+from tasks.stages.ingest.html import html_document
 from tasks.stages.ingest.listing import _not_a_file
 from tasks.text import count_words
 
@@ -163,39 +164,9 @@ def _read_md(path: Path, text: str, config: InputConfig) -> Iterator[Item]:
     )
 
 
-_ENTITY_DECL = re.compile(r"<!ENTITY", re.IGNORECASE)
-
-
 @_whole_text
 def _read_html(path: Path, html: str, config: InputConfig) -> Iterator[Item]:
-    import trafilatura  # heavy import, paid only by runs that read HTML
-
-    origin = str(path)
-    # Entity declarations are how "billion laughs" and external-entity attacks start;
-    # no news page needs one, so refuse before any parser sees the document.
-    if _ENTITY_DECL.search(html):
-        yield _reject(origin, RejectReason.PARSE_ERROR, "DTD entity declarations are not allowed")
-        return
-    doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True)
-    text = getattr(doc, "text", None)
-    if not text or not text.strip():
-        yield _reject(origin, RejectReason.NOT_TEXT, "no article body found")
-        return
-    title = _opt_str(doc.title)
-    # trafilatura keeps the page's <h1> as the body's first line; like the .txt reader,
-    # hand the headline over as `title` only, so it is not summarised as a sentence.
-    first, _, rest = text.partition("\n")
-    if title and rest.strip() and first.strip().casefold() == title.casefold():
-        text = rest
-    yield RawDocument(
-        origin=origin,
-        text=text,
-        title=title,
-        authors=split_authors(doc.author),
-        published=normalise_date(doc.date),
-        source=_opt_str(doc.sitename),
-        url=_opt_str(doc.url),
-    )
+    yield html_document(html, str(path))
 
 
 def _read_jsonl(path: Path, config: InputConfig) -> Iterator[Item]:
