@@ -9,35 +9,40 @@ import json
 from collections import deque
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger
 
 from flows.report import publish_run_artifacts
 from flows.run import PipelineRun, ShardResults, StageFailed
 from flows.runners import task_runner_for
-from flows.shell import INGEST_TASK, STAGE_TASKS, ShardJob
+from flows.shell import FETCH_TASK, INGEST_TASK, STAGE_TASKS, ShardJob
 from flows.stages import SOURCE, STAGES
+from flows.web import list_web_sources
 from tasks.config import PipelineConfig, load_config
 from tasks.dataset.output import RunContext
 from tasks.dataset.shard_cache import ShardCache
 from tasks.records import ShardRef
 from tasks.stages.ingest import list_inputs, without_excluded
+from tasks.web.sessions import close_client
+from tasks.web.sources import is_url
 
 __all__ = ["StageFailed", "news_pipeline"]
 
 
-def group_files(files: list[str], shard_size: int) -> list[list[str]]:
+def group_files(files: list[str], shard_size: int) -> list[dict[str, list]]:
     """Files in groups of about a shard's worth (one document per file is the common case;
     tabular files are cut into shards while they are read)."""
-    return [[str(f) for f in files[i : i + shard_size]] for i in range(0, len(files), shard_size)]
+    return [{"files": [str(f) for f in files[i : i + shard_size]]} for i in range(0, len(files), shard_size)]
 
 
-def stage_file_groups(groups: list[list[str]], staging: str) -> str:
-    """The run's file groups as a staging JSON file: a flow run's parameters go to the
-    Prefect API, which refuses large ones (10,000 paths), so the subflow gets this path."""
+def stage_file_groups(groups: list[dict[str, list]], staging: str) -> str:
+    """The run's input groups (`files`: paths; `fetch`: listed web items) as a staging JSON
+    file: a flow run's parameters go to the Prefect API, which refuses large ones (10,000
+    paths), so the subflow gets this path."""
     path = Path(staging) / "file-groups.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(groups), encoding="utf-8")
+    path.write_text(json.dumps(groups, default=str), encoding="utf-8")
     return str(path)
 
 
@@ -79,22 +84,32 @@ def process_shards(file_groups: str, config: PipelineConfig, context: RunContext
     StageFailed, carrying what was produced, when a stage fails. Its parameters stay small
     (the Prefect API records them): the file groups are a staging file's path."""
     logger = get_run_logger()
-    groups: list[list[str]] = json.loads(Path(file_groups).read_text(encoding="utf-8"))
+    groups: list[dict[str, list]] = json.loads(Path(file_groups).read_text(encoding="utf-8"))
     futures: dict[str, list] = {stage: [] for stage in (SOURCE, *(s.name for s in STAGES))}
     results = ShardResults()
     in_flight: deque = deque()
 
     def read_group(g: int):
-        if g >= len(groups):
-            return None
-        future = named(INGEST_TASK, SOURCE, g, "file group").submit(groups[g], config.input, config.run.shard_size, context.staging, g)
+        group = groups[g]
+        if "fetch" in group:
+            future = named(FETCH_TASK, "fetch", g, "batch").submit(group["fetch"], config.fetch, config.run.shard_size, context, g)
+        else:
+            future = named(INGEST_TASK, SOURCE, g, "file group").submit(group["files"], config.input, config.run.shard_size, context.staging, g)
         futures[SOURCE].append((g, future))
         return future
 
+    # Web batches are read further ahead (one per host at once, within fetch.connections),
+    # so fetching overlaps analysis; file groups one ahead.
+    hosts = len({urlsplit(g["fetch"][0]["url"]).netloc for g in groups if g.get("fetch")})
+    ahead = max(1, min(hosts, config.fetch.connections))
+    next_group = min(ahead, len(groups))
+    reading: deque = deque(read_group(g) for g in range(next_group))
     try:
-        upcoming = read_group(0)
-        for g in range(len(groups)):
-            current, upcoming = upcoming, read_group(g + 1)
+        while reading:
+            current = reading.popleft()
+            if next_group < len(groups):
+                reading.append(read_group(next_group))
+                next_group += 1
             for raw in current.result():
                 results.ingested.append(raw)
                 job = ShardJob(len(results.ingested) - 1, config, context, cache)
@@ -119,17 +134,24 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
     logger = get_run_logger()
     config = load_config(config_path, overrides)
     run = PipelineRun.start(config, {"config_path": config_path, "overrides": overrides or {}})
-    files, run.listing = list_inputs(config.input.paths, config.input.extensions, follow_symlinks=config.input.follow_symlinks)
+    paths = [p for p in config.input.paths if not is_url(p)]
+    files, run.listing = list_inputs(paths, config.input.extensions, follow_symlinks=config.input.follow_symlinks) if paths else ([], [])
     run.files = [str(f) for f in without_excluded(files, config.input.exclude)]
     logger.info("%d input files (%d paths rejected) -> output %s, run %s", len(run.files), len(run.listing), config.output.root, run.run_id)
     try:
         run.prepare()
-        file_groups = stage_file_groups(group_files(run.files, config.run.shard_size), run.context.staging)
+        run.web = list_web_sources(config, run.context)
+        if run.web.sources:
+            logger.info("%d web sources: %d items listed, %d new", len(run.web.sources), sum(p.listed for p in run.web.plans.values()), len(run.web.items))
+        groups = group_files(run.files, config.run.shard_size) + [{"fetch": batch} for batch in run.web.batches(config.run.shard_size)]
+        file_groups = stage_file_groups(groups, run.context.staging)
         shards = process_shards.with_options(task_runner=task_runner_for(config), flow_run_name=f"shards-{config.run.runner}")(
             file_groups, config, run.context, run.cache
         )
+        close_client(run.run_id)
         record = run.complete(shards)
     except Exception as exc:
+        close_client(run.run_id)
         failed = run.fail(exc)
         if failed is not None:
             publish_run_artifacts(failed)

@@ -84,6 +84,7 @@ def run_report_markdown(record: RunRecord, tables: RunTables | None = None) -> s
     ]
     if record.rejected_by_reason:
         lines += ["| rejected because | documents |", "| --- | --- |", *[f"| {reason} | {count} |" for reason, count in record.rejected_by_reason.items()], ""]
+    lines += sources_markdown(record.sources)
     lines += [
         "## Time per stage (task seconds)",
         "",
@@ -104,6 +105,28 @@ def run_report_markdown(record: RunRecord, tables: RunTables | None = None) -> s
         lines += ["## Error", "", f"`{record.error}`", ""]
     lines += ["## Output", "", outputs_markdown(record)]
     return "\n".join(lines)
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "-"
+
+
+def sources_markdown(sources: dict[str, dict[str, Any]]) -> list[str]:
+    """Per web source: listed, taken before, skipped, fetched, feeds not modified, rejections, bytes, seconds."""
+    if not sources:
+        return []
+    lines = [
+        "## Web sources",
+        "",
+        "| source | listed | taken before | skipped | fetched | not modified | rejected | listing errors | bytes | seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, s in sources.items():
+        lines.append(
+            f"| {name} | {s['listed']} | {s['already_taken']} | {s['skipped']} | {s['fetched']} | {s['not_modified']} | {_reasons(s['rejected'])} "
+            f"| {_reasons(s['listing_rejected'])} | {s['bytes']} | {s['seconds']:.1f} |"
+        )
+    return [*lines, ""]
 
 
 def outputs_markdown(record: RunRecord) -> str:

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
 
 from flows.stages import CACHED_STAGES, analysis_entry_modules, analysis_settings
+from flows.web import WebInputs, staged_web_files, web_summary
 from tasks.analysis_key import analysis_fingerprint, code_digest
 from tasks.config import PipelineConfig
 from tasks.dataset.accounting import accounting_summary, per_file_counts, read_origins
@@ -58,6 +59,7 @@ class PipelineRun:
     listing: list[Rejection] = field(default_factory=list)  # input paths rejected while listing
     models: dict[str, Any] = field(default_factory=dict)
     cache: ShardCache | None = None
+    web: WebInputs = field(default_factory=WebInputs)  # what the web sources listed, and what the run fetches
     phase: str = "models"  # where a failure outside the shard stages happened
 
     @classmethod
@@ -162,14 +164,18 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
     """Commit a completed run's outputs (a failed run, `failure` = (where, why), commits
     nothing), write its `rejected` table and its final run record."""
     context, stage_refs = run.context, shards.stages
-    commit = commit_shard_outputs(context, stage_refs.get("write", [])) if failure is None else Commit()
-    rejected = collect_rejected([*shards.ingested, *stage_refs.get("deduplicate", [])], [*run.listing, *commit.late_duplicates])
+    web = staged_web_files(run.web, shards.ingested)
+    commit = commit_shard_outputs(context, stage_refs.get("write", []), web) if failure is None else Commit()
+    rejected = collect_rejected([*shards.ingested, *stage_refs.get("deduplicate", [])], [*run.listing, *run.web.rejected, *commit.late_duplicates])
     outputs = list(commit.paths)
     if rejected.num_rows:
         outputs.append(write_table(context, "rejected", "all", rejected)[0])
     accounting = accounting_summary(
         per_file_counts(
-            read_origins(shards.ingested, rejected), commit.kept_origins, rejected.column("origin").to_pylist(), [*run.files, *(r.origin for r in run.listing)]
+            read_origins(shards.ingested, rejected),
+            commit.kept_origins,
+            rejected.column("origin").to_pylist(),
+            [*run.files, *(r.origin for r in run.listing), *run.web.urls],
         )
     )
     stages = {"ingest": shards.ingested, **stage_refs}
@@ -189,7 +195,8 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
         cache=cache_counts(stage_refs),
         processes=sorted({r.computed_by for refs in stages.values() for r in refs if r.computed_by and not r.cached}),
         stage_seconds={stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
-        outputs=output_files(outputs),
+        outputs=output_files([p for p in outputs if p.endswith(".parquet")]),
+        sources=web_summary(run.web, shards.ingested, rejected),
     )
     record.outputs.append({"path": write_run_record(context, record), "table": "runs", "rows": 1})
     return record

@@ -23,6 +23,7 @@ from tasks.memory import release_freed_memory
 from tasks.records import ShardRef
 from tasks.retries import stage_task_options
 from tasks.stages.ingest import ingest_files
+from tasks.stages.ingest.fetch import fetch_pages
 
 
 @dataclass(frozen=True)
@@ -90,3 +91,5 @@ def run_stage(name: str, inputs: list[ShardRef], job: ShardJob, earlier: list[Sh
 
 STAGE_TASKS = {stage.name: task(run_stage, name=stage.name, cache_policy=NO_CACHE, persist_result=False, **stage_task_options()) for stage in STAGES}
 INGEST_TASK = task(ingest_files, name=SOURCE, cache_policy=NO_CACHE, persist_result=False, **stage_task_options())
+# Not retried by Prefect: the client retries what is worth retrying, and a second try would fetch every page again.
+FETCH_TASK = task(fetch_pages, name="fetch", cache_policy=NO_CACHE, persist_result=False)

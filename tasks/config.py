@@ -4,8 +4,8 @@ starts; unknown keys and bad values fail with the key's dotted path."""
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import re
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tasks.resources import HEADS_PREFIX, PROJECT_ROOT, packaged
 
 DEFAULT_CONFIG_PATH = packaged("configs", "default.toml")  # configs/default.toml, in a checkout or packaged in the wheel
-SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".parquet")
+SUPPORTED_EXTENSIONS = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".csv", ".parquet", ".warc", ".warc.gz")
+STREAMED_EXTENSIONS = (".warc", ".warc.gz")  # read record by record: exempt from max_file_bytes (a CC-NEWS file is ~1 GB)
+
+
+def extension_of(path: str | Path) -> str:
+    """A file's extension as the config names it: ".warc.gz" for a gzipped WARC, else the last suffix, lower case."""
+    name = Path(path).name.lower()
+    return ".warc.gz" if name.endswith(".warc.gz") else Path(name).suffix
 
 
 def normalise_extension(extension: str) -> str:

@@ -101,9 +101,10 @@ class Commit:
 JOURNAL = "commit.json"
 
 
-def commit_shard_outputs(context: RunContext, written: list[ShardRef]) -> Commit:
+def commit_shard_outputs(context: RunContext, written: list[ShardRef], also: list[str] | None = None) -> Commit:
     """Move every staged output file of the run into the dataset, leaving out documents
-    another run committed meanwhile (and their stances and sentences). The moves are
+    another run committed meanwhile (and their stances and sentences), and the staged
+    files `also` names as they are (what a run fetched, its archive). The moves are
     planned under the lock and written down first (`commit.json` in the run's staging),
     so a run killed half-way through its commit is finished by the next run's recovery
     instead of leaving a document without its stances."""
@@ -127,6 +128,7 @@ def commit_shard_outputs(context: RunContext, written: list[ShardRef]) -> Commit
             ]
             for doc_id in doc_ids:
                 held.setdefault(doc_id, {})[context.analysis_sha256] = context.run_id
+        plan += [{"staged": staged, "target": str(Path(context.output_root) / Path(staged).relative_to(staged_root)), "leave_out": []} for staged in also or []]
         write_journal(Path(context.staging), plan, context.compression)
         commit.paths = apply_moves(plan, context.compression)
     return commit

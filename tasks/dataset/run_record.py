@@ -62,6 +62,7 @@ class RunRecord:
     accounting: dict[str, Any] = column(pa.string(), {}, json_text=True)
     cache: dict[str, Any] = column(pa.string(), {}, json_text=True)
     processes: list[str] = column(pa.string(), [], json_text=True)
+    sources: dict[str, Any] = column(pa.string(), {}, json_text=True)  # web sources: listed, new, fetched, not modified, rejected, bytes, seconds
 
     @classmethod
     def schema(cls) -> pa.Schema:

@@ -141,6 +141,8 @@ def test_join_documents_keeps_order_and_list_columns():
             "authors": [["X", "Y"], []],
             "published": [None, "2024-01-01"],
             "url": [None, None],
+            "wire": ["AP", None],
+            "field_sources": [None, '{"title": "jsonld"}'],
             "language": ["en", "en"],
             "text": ["tb", "ta"],
             "sentences": [["s1", "s2"], ["s3"]],
@@ -153,6 +155,7 @@ def test_join_documents_keeps_order_and_list_columns():
     assert joined.column("summary").to_pylist() == ["sb", "sa"]
     assert joined.column("authors").to_pylist() == [["X", "Y"], []]
     assert joined.column("n_sentences").to_pylist() == [2, 1]
+    assert joined.column("wire").to_pylist() == ["AP", None]
 
 
 def test_classify_stances_groups_mentions_by_document_and_target():

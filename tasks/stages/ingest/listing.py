@@ -14,7 +14,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tasks.config import normalise_extension
+from tasks.config import extension_of, normalise_extension
 from tasks.records import Rejection, RejectReason
 from tasks.stages.ingest.common import _reject
 
@@ -85,7 +85,7 @@ class _Listing:
 
     def add_found(self, path: Path, root: Path) -> None:
         """A file met while searching `root` (a folder or a glob's folder)."""
-        if path.suffix.lower() not in self.wanted:
+        if extension_of(path) not in self.wanted:
             return  # other file types in a searched folder are simply not inputs
         real = path.resolve()  # once, for both the escape check and the key
         if self.escapes(path, root, real):
@@ -165,7 +165,7 @@ def list_inputs(paths: list[str], extensions: Sequence[str], follow_symlinks: bo
             listing.walk(path)
         elif path.is_file():
             # Named explicitly: followed even if it is a symlink, but its type must be readable.
-            if path.suffix.lower() in listing.wanted:
+            if extension_of(path) in listing.wanted:
                 listing.files.add(path.resolve())
             else:
                 listing.reject(entry, RejectReason.UNSUPPORTED, f"extension '{path.suffix or '(none)'}' is not one of {sorted(listing.wanted)}")

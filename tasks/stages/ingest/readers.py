@@ -17,19 +17,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.config import SUPPORTED_EXTENSIONS, InputConfig
+from tasks.config import STREAMED_EXTENSIONS, SUPPORTED_EXTENSIONS, InputConfig, extension_of
 from tasks.records import RawDocument, Rejection, RejectReason
 from tasks.stages.ingest.common import Item, _reject
 from tasks.stages.ingest.decoding import _detect_encoding, _read_text
 from tasks.stages.ingest.fields import (
     _BY,
     _from_record,
-    _opt_str,
     normalise_date,
     split_authors,
 )
 from tasks.stages.ingest.html import html_document
 from tasks.stages.ingest.listing import _not_a_file
+from tasks.stages.ingest.warc import read_warc
 from tasks.text import count_words
 
 _SENTENCE_END = (".", "!", "?", ":", "。", "！", "？")
@@ -297,6 +297,8 @@ _READERS: dict[str, Callable[[Path, InputConfig], Iterator[Item]]] = {
     ".jsonl": _read_jsonl,
     ".csv": _read_csv,
     ".parquet": _read_parquet,
+    ".warc": read_warc,
+    ".warc.gz": read_warc,
 }
 assert set(_READERS) == set(SUPPORTED_EXTENSIONS), "every extension the config allows needs a reader"
 
@@ -315,13 +317,14 @@ def read_records(path: Path, config: InputConfig) -> Iterator[RawDocument | Reje
         yield _reject(origin, RejectReason.UNREADABLE, _not_a_file(path, info.st_mode))
         return
     size = info.st_size
-    if size > config.max_file_bytes:
+    extension = extension_of(path)
+    if size > config.max_file_bytes and extension not in STREAMED_EXTENSIONS:
         yield _reject(origin, RejectReason.TOO_LONG, f"{size} bytes, over max_file_bytes={config.max_file_bytes}")
         return
     if size == 0:
         yield _reject(origin, RejectReason.EMPTY, "zero-byte file")
         return
-    reader = _READERS.get(path.suffix.lower())
+    reader = _READERS.get(extension)
     if reader is None:
         yield _reject(origin, RejectReason.UNSUPPORTED, f"no reader for '{path.suffix or '(none)'}' files")
         return
