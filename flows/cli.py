@@ -119,7 +119,9 @@ def print_listing(
 @app.command()
 def run(
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML config (default: configs/default.toml)"),
-    inputs: list[str] = typer.Option([], "--input", "-i", help="file, folder, glob, WARC file or http(s) URL (feed, sitemap, article page, site root); repeatable; replaces input.paths"),
+    inputs: list[str] = typer.Option(
+        [], "--input", "-i", help="file, folder, glob, WARC file or http(s) URL (feed, sitemap, article page, site root); repeatable; replaces input.paths"
+    ),
     output: str | None = typer.Option(None, "--output", "-o", help="output root (output.root)"),
     shard_size: int | None = typer.Option(None, "--shard-size", help="documents per shard (run.shard_size)"),
     settings: list[str] = typer.Option([], "--set", help="any config key: --set summary.sentences=4"),

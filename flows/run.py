@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
 
 from flows.stages import CACHED_STAGES, analysis_entry_modules, analysis_settings
-from flows.web import WebInputs, staged_web_files, web_summary
+from flows.web import WebInputs, staged_fetched_rows, staged_web_files, web_summary
 from tasks.analysis_key import analysis_fingerprint, code_digest
 from tasks.config import PipelineConfig
 from tasks.dataset.accounting import accounting_summary, per_file_counts, read_origins
@@ -164,7 +164,7 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
     """Commit a completed run's outputs (a failed run, `failure` = (where, why), commits
     nothing), write its `rejected` table and its final run record."""
     context, stage_refs = run.context, shards.stages
-    web = staged_web_files(run.web, shards.ingested)
+    web, fetched = staged_web_files(run.web, shards.ingested), staged_fetched_rows(shards.ingested)
     commit = commit_shard_outputs(context, stage_refs.get("write", []), web) if failure is None else Commit()
     rejected = collect_rejected([*shards.ingested, *stage_refs.get("deduplicate", [])], [*run.listing, *run.web.rejected, *commit.late_duplicates])
     outputs = list(commit.paths)
@@ -196,7 +196,7 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
         processes=sorted({r.computed_by for refs in stages.values() for r in refs if r.computed_by and not r.cached}),
         stage_seconds={stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
         outputs=output_files([p for p in outputs if p.endswith(".parquet")]),
-        sources=web_summary(run.web, shards.ingested, rejected),
+        sources=web_summary(run.web, fetched, rejected),
     )
     record.outputs.append({"path": write_run_record(context, record), "table": "runs", "rows": 1})
     return record

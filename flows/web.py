@@ -70,11 +70,15 @@ def list_web_sources(config: PipelineConfig, context: RunContext) -> WebInputs:
     return web
 
 
-def web_summary(web: WebInputs, ingested: list[ShardRef], rejected: pa.Table) -> dict[str, dict[str, Any]]:
+def staged_fetched_rows(ingested: list[ShardRef]) -> list[dict[str, Any]]:
+    """The `fetched` rows the run's fetch batches staged (read before the commit moves them)."""
+    return [row for ref in ingested if FETCHED_TABLE in ref.parts for row in pq.read_table(ref.parts[FETCHED_TABLE]).to_pylist()]
+
+
+def web_summary(web: WebInputs, fetched: list[dict[str, Any]], rejected: pa.Table) -> dict[str, dict[str, Any]]:
     """Per-source counts for the run record, from what listing found and what fetching staged."""
     if not web.sources:
         return {}
-    fetched = [row for ref in ingested if FETCHED_TABLE in ref.parts for row in pq.read_table(ref.parts[FETCHED_TABLE]).to_pylist()]
     source_of = {item.url: item.source for item in web.items}
     by_source: dict[str, list[str]] = {}
     for origin, reason in zip(rejected.column("origin").to_pylist(), rejected.column("reason").to_pylist()):

@@ -98,7 +98,11 @@ class SourceConfig(Section):
     """A web source followed by name: a feed, a sitemap, an article page or a site's root."""
 
     name: str = Field(min_length=1, description="the source's name, as the run record and the tables report it", json_schema_extra=OPERATION)
-    url: str = Field(pattern=r"^https?://", description="http(s) URL of a feed, a sitemap, an article, or a site's root (its feeds and sitemaps are found)", json_schema_extra=OPERATION)
+    url: str = Field(
+        pattern=r"^https?://",
+        description="http(s) URL of a feed, a sitemap, an article, or a site's root (its feeds and sitemaps are found)",
+        json_schema_extra=OPERATION,
+    )
     kind: Literal["auto", "feed", "sitemap", "page"] = Field(
         default="auto", description="auto: told from the response (feed, sitemap, site root or article page)", json_schema_extra=OPERATION
     )
@@ -122,10 +126,10 @@ class InputConfig(Section):
         ),
         json_schema_extra=OPERATION,
     )
-    sources: list[SourceConfig] = Field(default_factory=list, description="named web sources with their own settings ([[input.sources]] tables)", json_schema_extra=OPERATION)
-    warc_after: str = Field(
-        default="", description="WARC inputs: only responses fetched at or after this ISO date or datetime", json_schema_extra=OPERATION
+    sources: list[SourceConfig] = Field(
+        default_factory=list, description="named web sources with their own settings ([[input.sources]] tables)", json_schema_extra=OPERATION
     )
+    warc_after: str = Field(default="", description="WARC inputs: only responses fetched at or after this ISO date or datetime", json_schema_extra=OPERATION)
     warc_before: str = Field(default="", description="WARC inputs: only responses fetched before this ISO date or datetime", json_schema_extra=OPERATION)
     extensions: list[str] = Field(
         default_factory=lambda: list(SUPPORTED_EXTENSIONS), description="file extensions read as articles", json_schema_extra=OPERATION
@@ -179,20 +183,27 @@ class FetchConfig(Section):
     connections: int = Field(default=8, ge=1, le=64, description="requests in flight at once, all hosts together", json_schema_extra=OPERATION)
     connect_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a connection", json_schema_extra=OPERATION)
     read_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for data on an open connection", json_schema_extra=OPERATION)
-    max_redirects: int = Field(default=5, ge=0, le=20, description="redirects followed per request; each hop is checked like the first", json_schema_extra=OPERATION)
+    max_redirects: int = Field(
+        default=5, ge=0, le=20, description="redirects followed per request; each hop is checked like the first", json_schema_extra=OPERATION
+    )
     max_bytes: int = Field(
         default=10_000_000, gt=0, description="larger responses (after decompression) are rejected as too_large", json_schema_extra=OPERATION
     )
     retries: int = Field(default=2, ge=0, le=10, description="retries of a request answered 429 or 503, or cut off", json_schema_extra=OPERATION)
     max_retry_after: float = Field(
-        default=60.0, ge=0, description="longest Retry-After waited for; a longer one rejects the item, and the next run tries again", json_schema_extra=OPERATION
+        default=60.0,
+        ge=0,
+        description="longest Retry-After waited for; a longer one rejects the item, and the next run tries again",
+        json_schema_extra=OPERATION,
     )
     allow_private: bool = Field(
         default=False,
         description="allow requests to private, loopback, link-local and metadata addresses (an intranet feed, or tests on 127.0.0.1)",
         json_schema_extra=OPERATION,
     )
-    archive: bool = Field(default=True, description="keep every response as it came in WARC files under the output root (archive/)", json_schema_extra=OPERATION)
+    archive: bool = Field(
+        default=True, description="keep every response as it came in WARC files under the output root (archive/)", json_schema_extra=OPERATION
+    )
 
 
 class OutputConfig(Section):

@@ -345,7 +345,8 @@ class PoliteClient:
             detail = (
                 f"{_where(url, target)}: {robots_url(target)} could not be read ({rules.unreachable}), so nothing on {origin_of(target)} is fetched this run"
             )
-            return FetchFailure(url, RejectReason.ROBOTS, detail, transient=True)
+            # No answer from the host at all is a fetch error, whatever path it came by.
+            return FetchFailure(url, RejectReason.FETCH_ERROR if rules.host_down else RejectReason.ROBOTS, detail, transient=True)
         detail = f"{_where(url, target)} is disallowed for {product_token(self.settings.user_agent)} by {robots_url(target)}"
         return FetchFailure(url, RejectReason.ROBOTS, detail)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 from protego import Protego
 
+from tasks.records import RejectReason
 from tasks.web.responses import FetchFailure, Response
 
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309: a crawler parses at least the first 500 KiB
@@ -49,6 +50,7 @@ class RobotsRules:
     origin: str
     parser: Protego | None = None
     unreachable: str | None = None
+    host_down: bool = False  # robots.txt got no answer at all (DNS, refused, timeout): the host's pages would not either
 
     def allowed(self, url: str, user_agent: str) -> bool:
         if self.unreachable is not None:
@@ -65,7 +67,7 @@ class RobotsRules:
 def rules_from(origin: str, outcome: Response | FetchFailure) -> RobotsRules:
     """The rules an answer to GET /robots.txt gives (RFC 9309 section 2.3.1)."""
     if isinstance(outcome, FetchFailure):
-        return RobotsRules(origin, unreachable=outcome.detail)
+        return RobotsRules(origin, unreachable=outcome.detail, host_down=outcome.reason == RejectReason.FETCH_ERROR)
     if 200 <= outcome.status < 300:
         return RobotsRules(origin, parser=Protego.parse(outcome.body.decode("utf-8", errors="replace")))
     if outcome.status == 429 or outcome.status >= 500:

@@ -86,7 +86,14 @@ class _Lister:
         etag, modified = response.header("etag"), response.header("last-modified")
         if etag or modified:
             self.out.validators.append(
-                {"source": self.source.name, "url": response.url, "etag": etag, "last_modified": modified, "status": response.status, "checked_at": response.fetched_at}
+                {
+                    "source": self.source.name,
+                    "url": response.url,
+                    "etag": etag,
+                    "last_modified": modified,
+                    "status": response.status,
+                    "checked_at": response.fetched_at,
+                }
             )
 
     def listing(self, url: str, depth: int = 0) -> None:
@@ -113,7 +120,9 @@ class _Lister:
             for child in found.sitemaps[:MAX_SITEMAPS] if depth < 2 else []:
                 self.listing(child, depth + 1)
         elif self.source.kind in ("feed", "sitemap"):
-            self.reject(url, RejectReason.PARSE_ERROR, f"{url}: configured as a {self.source.kind}, but the body is {found.kind} ({response.content_type or 'no type'})")
+            self.reject(
+                url, RejectReason.PARSE_ERROR, f"{url}: configured as a {self.source.kind}, but the body is {found.kind} ({response.content_type or 'no type'})"
+            )
         elif depth == 0 and found.kind == "html" and looks_like_site_root(url):
             self.site_root(url, response)
         else:
@@ -241,7 +250,18 @@ def source_summaries(
         plan = plans.get(listing.source, SourcePlan())
         entry = out.setdefault(
             listing.source,
-            {"url": listing.url, "found": listing.found, **asdict(plan), "fetched": 0, "rejected": {}, "listing_rejected": {}, "not_modified": 0, "listing_requests": 0, "bytes": 0, "seconds": 0.0},
+            {
+                "url": listing.url,
+                "found": listing.found,
+                **asdict(plan),
+                "fetched": 0,
+                "rejected": {},
+                "listing_rejected": {},
+                "not_modified": 0,
+                "listing_requests": 0,
+                "bytes": 0,
+                "seconds": 0.0,
+            },
         )
         entry["not_modified"] += listing.not_modified
         entry["listing_requests"] += listing.requests

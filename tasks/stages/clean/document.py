@@ -73,7 +73,11 @@ def _clean_document(raw: RawDocument, config: CleanConfig) -> CleanDocument | Re
     # record metadata wins: it came from a structured field, the byline from a heuristic
     authors = [a for a in map(_clean_field, raw.authors or []) if a]
     sources = dict(raw.field_sources)
-    for name, from_record, from_byline in (("authors", authors, byline.authors), ("source", raw.source, byline.source), ("published", raw.published, byline.published)):
+    for name, from_record, from_byline in (
+        ("authors", authors, byline.authors),
+        ("source", raw.source, byline.source),
+        ("published", raw.published, byline.published),
+    ):
         if not from_record and from_byline:
             sources[name] = "byline"
     return CleanDocument(

@@ -112,6 +112,7 @@ def fetch_pages(items: list[dict], settings: FetchConfig, shard_size: int, conte
         started = time.perf_counter()
 
     target = staging / "output" / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
     with WarcArchive(target, context.run_id) if settings.archive else nullcontext() as archive:
         for listed in items:
             item = ListedItem(**{**listed, "authors": tuple(listed.get("authors") or ())})
@@ -133,9 +134,10 @@ def fetch_pages(items: list[dict], settings: FetchConfig, shard_size: int, conte
         flush()
     parts = {}
     if rows:
-        parts[FETCHED_TABLE] = write_table(context, FETCHED_TABLE, f"{group:05d}", pa.Table.from_pylist(rows, schema=FETCHED_SCHEMA), staged=True, result=False)[0]
+        parts[FETCHED_TABLE] = write_table(
+            context, FETCHED_TABLE, f"{group:05d}", pa.Table.from_pylist(rows, schema=FETCHED_SCHEMA), staged=True, result=False
+        )[0]
     if target.exists():
         parts[ARCHIVE_TABLE] = str(target)
     refs[0] = replace(refs[0], parts={**refs[0].parts, **parts})
     return refs
-
