@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import PipelineConfig, SourceConfig
 from tasks.dataset.output import RunContext, write_table
 from tasks.records import Rejection, ShardRef
+from tasks.stages.ingest.common import STAGE as INGEST_STAGE
 from tasks.stages.ingest.fetch import ARCHIVE_TABLE
 from tasks.web.items import ListedItem
 from tasks.web.sessions import client_for, keep_prefetched
@@ -81,8 +82,10 @@ def web_summary(web: WebInputs, fetched: list[dict[str, Any]], rejected: pa.Tabl
         return {}
     source_of = {item.url: item.source for item in web.items}
     by_source: dict[str, list[str]] = {}
-    for origin, reason in zip(rejected.column("origin").to_pylist(), rejected.column("reason").to_pylist()):
-        if origin in source_of:
+    # Only fetching's own rejections: a page fetched and then rejected by cleaning counts as fetched.
+    columns = (rejected.column(name).to_pylist() for name in ("origin", "reason", "stage"))
+    for origin, reason, stage in zip(*columns):
+        if origin in source_of and stage == INGEST_STAGE:
             by_source.setdefault(source_of[origin], []).append(reason)
     return source_summaries(web.listings, web.plans, fetched, by_source)
 

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 import tomllib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,6 +111,11 @@ class SourceConfig(Section):
         default=None, description="only articles listed as published after this: an age ('3d', '12h') or an ISO date", json_schema_extra=OPERATION
     )
 
+    @field_validator("since", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, (date, datetime)) else value  # an unquoted TOML date
+
     @field_validator("since")
     @classmethod
     def _since_readable(cls, value: str | None) -> str | None:
@@ -143,6 +148,11 @@ class InputConfig(Section):
     max_file_bytes: int = Field(default=50_000_000, gt=0, description="larger files are rejected as too_long without being read", json_schema_extra=OPERATION)
     follow_symlinks: bool = Field(default=False, description="read files that symlinks inside an input folder point to outside it", json_schema_extra=OPERATION)
 
+    @field_validator("warc_after", "warc_before", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, (date, datetime)) else value  # an unquoted TOML date
+
     @field_validator("warc_after", "warc_before")
     @classmethod
     def _iso_moment(cls, value: str) -> str:
@@ -154,6 +164,9 @@ class InputConfig(Section):
     def _something_to_read(self) -> InputConfig:
         if not self.paths and not self.sources:
             raise ValueError("input.paths and input.sources are both empty: nothing to read")
+        names = [source.name for source in self.sources]
+        if repeated := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"input.sources names must differ (counts and settings are kept per name): {repeated} repeat")
         return self
 
     @field_validator("extensions")

@@ -64,14 +64,23 @@ def flow_runs(api_url: str, deployment: str | None = None) -> list:
         return client.read_flow_runs(**filters)
 
 
-def test_server_status_and_a_run_against_it(live_server, tmp_path):
+@pytest.fixture(scope="module")
+def run_against_server(live_server, tmp_path_factory):
+    """One `newsflow run` of one article against the live server, for the tests that look at
+    it from Prefect's API and from the UI (each run costs a process's start-up and models)."""
+    home, _ = live_server
+    output = tmp_path_factory.mktemp("run-against-server") / "out"
+    return newsflow(newsflow_env(home), "run", "--input", ONE_ARTICLE, "--output", str(output)), output
+
+
+def test_server_status_and_a_run_against_it(live_server, run_against_server):
     home, ui = live_server
     env = newsflow_env(home)
     status = newsflow(env, "server", "status")
     assert status.returncode == 0 and f"UI:  {ui}" in status.stdout
-    result = newsflow(env, "run", "--input", ONE_ARTICLE, "--output", str(tmp_path / "out"))
+    result, output = run_against_server
     assert result.returncode == 0 and f"Prefect API: {ui}/api" in result.stderr
-    run_id = pd.read_parquet(tmp_path / "out" / "runs").run_id.iloc[0]
+    run_id = pd.read_parquet(output / "runs").run_id.iloc[0]
     assert any(str(r.id) == run_id and r.state_name == "Completed" for r in flow_runs(f"{ui}/api"))
 
 
@@ -135,13 +144,13 @@ def run_report_id(api_url: str, run_id: str) -> str:
 
 
 @pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_the_ui_shows_the_run_and_its_report(live_server, tmp_path):
+def test_the_ui_shows_the_run_and_its_report(live_server, run_against_server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    home, ui = live_server
-    result = newsflow(newsflow_env(home), "run", "--input", ONE_ARTICLE, "--output", str(tmp_path / "out"))
+    _, ui = live_server
+    result, output = run_against_server
     assert result.returncode == 0, result.stderr[-2000:]
-    record = pd.read_parquet(tmp_path / "out" / "runs").iloc[0]
+    record = pd.read_parquet(output / "runs").iloc[0]
     profile = tmp_path / "chromium-profile"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
@@ -176,3 +185,55 @@ def test_the_ui_shows_the_run_and_its_report(live_server, tmp_path):
         finally:
             browser.close()
     assert all((tmp_path / f"{name}.png").stat().st_size > 10_000 for name in ("flow-run", "run-report-history", "run-report"))
+
+
+def test_a_served_schedule_fetches_only_the_item_added_to_a_feed_between_runs(live_server, tmp_path):
+    """`newsflow serve --interval` over a loopback feed: the first run takes the feed's two
+    articles; an article added to the feed is the one thing the next run fetches."""
+    from tests.loopback import LoopbackSite
+    from tests.web_pages import rss, serve_articles
+
+    home, ui = live_server
+    out = tmp_path / "served-feed"
+    with LoopbackSite() as site:
+        serve_articles(site)
+        headers = {"Content-Type": "application/rss+xml"}
+        feed = site.route("/feed.xml", rss(site, ["harbour-dredging", "rail-strike"]), headers=headers, etag='"v1"')
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "serve", "--interval", "15", "--name", "e2e-feed"]
+            + ["--set", f'input.sources=[{{name = "ledger", url = "{feed}"}}]', "--set", "input.paths=[]", "--set", f"output.root={out}"]
+            + ["--set", "fetch.allow_private=true", "--set", "fetch.host_interval=0"],
+            cwd=REPO_ROOT,
+            env={**newsflow_env(home), "PREFECT_RUNNER_POLL_FREQUENCY": "2"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+
+            def completed_runs() -> int:
+                return len([r for r in flow_runs(f"{ui}/api", "e2e-feed") if r.state_name == "Completed"])
+
+            def wait_for(condition, seconds: float) -> bool:
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline and not condition():
+                    time.sleep(2)
+                return condition()
+
+            assert wait_for(lambda: completed_runs() >= 1, 180), "no scheduled run completed within 180 s"
+            site.route("/feed.xml", rss(site, ["harbour-dredging", "rail-strike", "solar-farm"]), headers=headers, etag='"v2"')
+            first = completed_runs()
+            assert wait_for(lambda: site.hits("/news/solar-farm") > 0 and completed_runs() > first, 180), "no later run took the new item within 180 s"
+        finally:
+            os.killpg(serve.pid, signal.SIGTERM)
+            try:
+                serve.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # a run still going: it has written what the test reads
+                os.killpg(serve.pid, signal.SIGKILL)
+                serve.wait(timeout=30)
+        assert (site.hits("/news/harbour-dredging"), site.hits("/news/rail-strike"), site.hits("/news/solar-farm")) == (1, 1, 1)
+    fetched = pd.read_parquet(out / "fetched")
+    assert sorted(fetched.url.str.rsplit("/", n=1).str[-1]) == ["harbour-dredging", "rail-strike", "solar-farm"]
+    assert fetched.groupby("run_id").size().sort_values().tolist()[0] == 1  # a later run took the new item alone
+    records = pd.read_parquet(out / "runs")
+    assert (records.deployment == "e2e-feed").all() and records.status.eq("completed").all()

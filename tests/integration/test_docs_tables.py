@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 TABLES_PAGE = REPO_ROOT / "docs" / "reference" / "tables.md"
 PIPELINE_TABLES = ("documents", "stances", "sentences", "rejected", "runs")
 EVALUATION_TABLES = ("evaluations", "evaluation_examples")
+WEB_TABLES = ("fetched", "feeds")  # written by runs over web inputs (tests/integration/test_web_run.py runs them)
 
 
 def documented_tables(text: str) -> dict[str, dict[str, str]]:
@@ -105,8 +106,27 @@ def documented_output(prefect_harness, tmp_path_factory):
 
 def test_the_page_documents_every_table():
     documented = documented_tables(TABLES_PAGE.read_text(encoding="utf-8"))
-    assert set(documented) == {*PIPELINE_TABLES, *EVALUATION_TABLES}
+    assert set(documented) == {*PIPELINE_TABLES, *EVALUATION_TABLES, *WEB_TABLES}
     assert all(documented.values())
+
+
+@pytest.mark.parametrize("table", WEB_TABLES)
+def test_web_state_tables_are_documented_as_the_fetch_step_writes_them(tmp_path, table):
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from tasks.dataset.output import RunContext, write_table
+    from tasks.web.state import FEEDS_SCHEMA, FETCHED_SCHEMA
+
+    context = RunContext(run_id="r", started_at=datetime.now(UTC), output_root=str(tmp_path), config_sha256="c")
+    schema = {"fetched": FETCHED_SCHEMA, "feeds": FEEDS_SCHEMA}[table]
+    path, _ = write_table(context, table, "0", schema.empty_table(), result=False)  # as tasks/stages/ingest/fetch.py and flows/web.py write them
+    written = pq.read_schema(path)
+    documented = documented_tables(TABLES_PAGE.read_text(encoding="utf-8"))[table]
+    assert list(documented) == written.names
+    for field in written:
+        assert documented[field.name] in type_words(field.type), f"{table}.{field.name}: documented as {documented[field.name]!r}, written as {field.type}"
 
 
 @pytest.mark.parametrize("table", [*PIPELINE_TABLES, *EVALUATION_TABLES])
