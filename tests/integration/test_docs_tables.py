@@ -114,8 +114,6 @@ def test_the_page_documents_every_table():
 def test_web_state_tables_are_documented_as_the_fetch_step_writes_them(tmp_path, table):
     from datetime import UTC, datetime
 
-    import pyarrow as pa
-
     from tasks.dataset.output import RunContext, write_table
     from tasks.web.state import FEEDS_SCHEMA, FETCHED_SCHEMA
 
