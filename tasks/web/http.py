@@ -486,13 +486,18 @@ def meta_charset(body: bytes) -> str | None:
 
 
 def decode_html(response: Response) -> str:
-    """The page's text: a BOM, else the Content-Type charset, else a <meta> charset, else
-    UTF-8 when it decodes, else a guess (charset-normalizer's, leaning to windows-1252)."""
-    body = response.body
+    """A fetched page's text (see decode_body)."""
+    return decode_body(response.body, response.header("content-type"))
+
+
+def decode_body(body: bytes, content_type: str | None) -> str:
+    """An HTML body's text, however it reached us (fetched, or read from a WARC file): a BOM,
+    else the Content-Type charset, else a <meta> charset, else UTF-8 when it decodes, else a
+    guess (charset-normalizer's, leaning to windows-1252)."""
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return body.decode(codec, errors="replace")
-    declared = header_charset(response.header("content-type")) or meta_charset(body)
+    declared = header_charset(content_type) or meta_charset(body)
     if declared:
         return body.decode(declared, errors="replace")
     try:

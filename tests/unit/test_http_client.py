@@ -346,10 +346,17 @@ def test_robots_status_follows_rfc_9309(site, status, allowed):
 
 
 def test_unreachable_robots_disallows_the_host(site):
-    site.hang_up("/robots.txt")
+    site.route("/robots.txt", "busy", status=503)
     url = site.route("/page", "hello")
     with client(obey_robots=True, retries=0) as web:
         assert failure(web.get(url), RejectReason.ROBOTS, url).transient
+
+
+def test_a_host_that_does_not_answer_robots_txt_is_a_fetch_error(site):
+    site.hang_up("/robots.txt")
+    url = site.route("/page", "hello")
+    with client(obey_robots=True, retries=0) as web:
+        assert failure(web.get(url), RejectReason.FETCH_ERROR, url).transient
 
 
 # --- addresses and schemes -------------------------------------------------------------------

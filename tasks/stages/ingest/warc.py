@@ -25,7 +25,6 @@ Content-Length) gives one `parse_error` naming where, after the records read bef
 
 from __future__ import annotations
 
-import codecs
 import gzip
 import re
 from collections.abc import Iterator
@@ -42,15 +41,14 @@ from tasks.config import InputConfig
 from tasks.records import RejectReason
 from tasks.stages.ingest.common import Item, _reject
 from tasks.stages.ingest.html import html_document
+from tasks.web.http import decode_body
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _READ_SIZE = 1 << 16
 _SNIFF_BYTES = 4096  # where a <meta charset> or a doctype must be (the HTML spec looks at 1024)
-_META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
 _HTML_START = re.compile(rb"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE | re.DOTALL)
 # Browsers read these labels as windows-1252 (WHATWG Encoding), and so do news sites'
 # bytes: the curly quotes of "iso-8859-1" pages are cp1252.
-_AS_CP1252 = frozenset({"iso8859-1", "ascii"})
 _CODING_ALIASES = {"x-gzip": "gzip", "x-deflate": "deflate", "identity": ""}
 
 
@@ -116,35 +114,6 @@ class _Window:
 
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
-
-
-def _codec(label: str | None) -> str | None:
-    """A Python codec for a charset label, None when unknown."""
-    if not label:
-        return None
-    try:
-        name = codecs.lookup(label.strip().strip("\"'")).name
-    except LookupError:
-        return None
-    return "cp1252" if name in _AS_CP1252 else name
-
-
-def _charset_param(content_type: str | None) -> str | None:
-    for param in (content_type or "").split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            return value
-    return None
-
-
-def decode_html(body: bytes, content_type: str | None) -> str:
-    """A byte-order mark, else the HTTP charset, else the page's <meta> charset, else UTF-8
-    (undecodable bytes replaced: one bad byte must not cost the article)."""
-    if body.startswith(codecs.BOM_UTF8):
-        return body[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace")
-    meta = _META_CHARSET.search(body[:_SNIFF_BYTES])
-    codec = _codec(_charset_param(content_type)) or _codec(meta.group(1).decode("ascii") if meta else None) or "utf-8"
-    return body.decode(codec, errors="replace")
 
 
 def _open(raw: IO[bytes]) -> IO[bytes] | _Gunzip:
@@ -219,7 +188,7 @@ def _response(record: ArcWarcRecord, origin: str, window: _Window, limit: int) -
         return _reject(origin, RejectReason.TOO_LONG, f"{uri}: body over max_file_bytes={limit}")
     if not declared and not _HTML_START.match(body[:_SNIFF_BYTES]):
         return _reject(origin, RejectReason.NOT_ARTICLE, f"{uri}: no content type, and the body is not HTML")
-    return _Page(origin, uri, decode_html(body, content_type))
+    return _Page(origin, uri, decode_body(body, content_type))
 
 
 def _records(path: Path, raw: IO[bytes], config: InputConfig) -> Iterator[Item | _Page]:
