@@ -75,7 +75,7 @@ def run_report_markdown(record: RunRecord, tables: RunTables | None = None) -> s
         + (f"deployment `{record.deployment}` · " if record.deployment else "ad-hoc run · ")
         + f"{record.duration_s or 0:.1f} s",
         "",
-        f"Inputs: {', '.join(f'`{p}`' for p in record.config.get('input', {}).get('paths', []))}",
+        f"Inputs: {inputs_line(record.config.get('input', {}))}",
         "",
         "## Documents",
         "",
@@ -105,6 +105,12 @@ def run_report_markdown(record: RunRecord, tables: RunTables | None = None) -> s
         lines += ["## Error", "", f"`{record.error}`", ""]
     lines += ["## Output", "", outputs_markdown(record)]
     return "\n".join(lines)
+
+
+def inputs_line(input_config: dict[str, Any]) -> str:
+    """The run's input paths and named web sources, as the config gave them."""
+    named = [f"`{p}`" for p in input_config.get("paths", [])] + [f"{s['name']} (`{s['url']}`)" for s in input_config.get("sources", [])]
+    return ", ".join(named) or "none"
 
 
 def _reasons(counts: dict[str, int]) -> str:

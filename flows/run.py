@@ -164,7 +164,8 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
     """Commit a completed run's outputs (a failed run, `failure` = (where, why), commits
     nothing), write its `rejected` table and its final run record."""
     context, stage_refs = run.context, shards.stages
-    web, fetched = staged_web_files(run.web, shards.ingested), staged_fetched_rows(shards.ingested)
+    fetched = staged_fetched_rows(shards.ingested)
+    web = staged_web_files(run.web, shards.ingested, fetched, context) if failure is None else []
     commit = commit_shard_outputs(context, stage_refs.get("write", []), web) if failure is None else Commit()
     rejected = collect_rejected([*shards.ingested, *stage_refs.get("deduplicate", [])], [*run.listing, *run.web.rejected, *commit.late_duplicates])
     outputs = list(commit.paths)

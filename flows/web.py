@@ -4,6 +4,7 @@ file groups of their own, fetched by ingest as the shards before them are analys
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,7 +17,8 @@ from tasks.config import PipelineConfig, SourceConfig
 from tasks.dataset.output import RunContext, write_table
 from tasks.records import Rejection, ShardRef
 from tasks.stages.ingest.common import STAGE as INGEST_STAGE
-from tasks.stages.ingest.fetch import ARCHIVE_TABLE
+from tasks.stages.ingest.fetch import ARCHIVE_TABLE, staged_archive
+from tasks.web.archive import WarcArchive
 from tasks.web.items import ListedItem
 from tasks.web.sessions import client_for, keep_prefetched
 from tasks.web.sources import SourceListing, SourcePlan, fetch_batches, list_source, plan_fetches, source_summaries, sources_of
@@ -31,7 +33,6 @@ class WebInputs:
     listings: list[SourceListing] = field(default_factory=list)
     plans: dict[str, SourcePlan] = field(default_factory=dict)
     items: list[ListedItem] = field(default_factory=list)
-    staged: list[str] = field(default_factory=list)  # state files the run's commit moves into the dataset
 
     @property
     def rejected(self) -> list[Rejection]:
@@ -46,8 +47,14 @@ class WebInputs:
 
 
 @task(name="list-source", cache_policy=NO_CACHE, persist_result=False, task_run_name="list {source.name}")
-def list_source_task(source: SourceConfig, config: PipelineConfig, context: RunContext, state: FetchState) -> SourceListing:
-    listing = list_source(source, client_for(context.run_id, config.fetch), state, config.fetch.max_bytes)
+def list_source_task(source: SourceConfig, number: int, config: PipelineConfig, context: RunContext, state: FetchState) -> SourceListing:
+    target, _ = staged_archive(context, f"listing-{number:03d}")
+    with WarcArchive(target, context.run_id) if config.fetch.archive else nullcontext() as archive:
+        listing = list_source(source, client_for(context.run_id, config.fetch), state, config.fetch.max_bytes, archive)
+    if archive is not None and archive.responses_written:
+        listing.archive = str(target)
+    else:
+        target.unlink(missing_ok=True)  # every listing answered 304 or failed: nothing to keep
     for warning in listing.warnings:
         get_run_logger().warning("%s: %s", source.name, warning)
     keep_prefetched(context.staging, listing.prefetched)
@@ -61,14 +68,10 @@ def list_web_sources(config: PipelineConfig, context: RunContext) -> WebInputs:
     if not sources:
         return WebInputs()
     state = FetchState.load(config.output.root)
-    futures = [list_source_task.submit(source, config, context, state) for source in sources]
+    futures = [list_source_task.submit(source, n, config, context, state) for n, source in enumerate(sources)]
     listings = [f.result() for f in futures]
     items, plans = plan_fetches(listings, sources, state)
-    web = WebInputs(sources, listings, plans, items)
-    validators = [row for listing in listings for row in listing.validators]
-    if validators:
-        web.staged.append(write_table(context, FEEDS_TABLE, "listing", pa.Table.from_pylist(validators, schema=FEEDS_SCHEMA), staged=True, result=False)[0])
-    return web
+    return WebInputs(sources, listings, plans, items)
 
 
 def staged_fetched_rows(ingested: list[ShardRef]) -> list[dict[str, Any]]:
@@ -90,6 +93,20 @@ def web_summary(web: WebInputs, fetched: list[dict[str, Any]], rejected: pa.Tabl
     return source_summaries(web.listings, web.plans, fetched, by_source)
 
 
-def staged_web_files(web: WebInputs, ingested: list[ShardRef]) -> list[str]:
-    """The state and archive files a run staged: its commit moves them into the dataset."""
-    return [*web.staged, *(path for ref in ingested for name, path in ref.parts.items() if name in (FETCHED_TABLE, ARCHIVE_TABLE))]
+def pending_sources(web: WebInputs, fetched: list[dict[str, Any]]) -> set[str]:
+    """Sources with items a later run should still take: left out by `since`/`max_items`, or
+    failed in a way worth another try (no `fetched` row). Their feeds' validators are not
+    kept, so the next run reads those feeds whole instead of getting a 304 that hides them."""
+    taken = {row["url"] for row in fetched}
+    return {item.source for item in web.items if item.url not in taken} | {name for name, plan in web.plans.items() if plan.skipped}
+
+
+def staged_web_files(web: WebInputs, ingested: list[ShardRef], fetched: list[dict[str, Any]], context: RunContext) -> list[str]:
+    """The state and archive files of the run, staged: its commit moves them into the dataset.
+    The feeds' validators are written here, once the run knows which sources are done."""
+    pending = pending_sources(web, fetched)
+    validators = [row for listing in web.listings if listing.source not in pending for row in listing.validators]
+    staged = [listing.archive for listing in web.listings if listing.archive]
+    if validators:
+        staged.append(write_table(context, FEEDS_TABLE, "listing", pa.Table.from_pylist(validators, schema=FEEDS_SCHEMA), staged=True, result=False)[0])
+    return [*staged, *(path for ref in ingested for name, path in ref.parts.items() if name in (FETCHED_TABLE, ARCHIVE_TABLE))]

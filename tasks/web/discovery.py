@@ -1,11 +1,10 @@
 """Where a site lists its articles: the feeds a page links to (`feed_links`), the page's own
-canonical URL (`canonical_link`), the sitemaps robots.txt names (`robots_sitemaps`), and
-whether a configured URL is a site's front page (`looks_like_site_root`). Pure functions
-of text already fetched; every URL given back is absolute and canonical."""
+canonical URL (`canonical_link`), and whether a configured URL is a site's front page
+(`looks_like_site_root`). Pure functions of text already fetched; every URL given back is
+absolute and canonical. (The sitemaps a robots.txt names come from the client's robots rules.)"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,7 +13,6 @@ from tasks.web.urls import canonical_url
 
 # Media types a <link rel="alternate"> uses for feeds (RSS, Atom, JSON Feed).
 _FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json", "application/json"})
-_SITEMAP_LINE = re.compile(r"^\s*sitemap\s*:\s*(\S+)", re.IGNORECASE)
 
 
 def _document(html: str) -> Any:
@@ -72,19 +70,6 @@ def canonical_link(html: str, base_url: str) -> str | None:
         if "canonical" in _rels(link) and (link.get("href") or "").strip():
             return canonical_url(link.get("href"), base=base)
     return None
-
-
-def robots_sitemaps(robots_txt: str, base_url: str) -> list[str]:
-    """The `Sitemap:` lines of a robots.txt (any case), absolute and canonical, each once."""
-    found: list[str] = []
-    for line in (robots_txt or "").splitlines():
-        match = _SITEMAP_LINE.match(line.split("#", 1)[0])  # a comment may follow on the line
-        if match is None:
-            continue
-        url = canonical_url(match.group(1), base=base_url)
-        if url is not None and url not in found:
-            found.append(url)
-    return found
 
 
 def looks_like_site_root(url: str) -> bool:

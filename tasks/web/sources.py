@@ -10,11 +10,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from tasks.config import SourceConfig, since_cutoff
 from tasks.records import Rejection, RejectReason
-from tasks.web.discovery import feed_links, looks_like_site_root, robots_sitemaps
+from tasks.web.archive import WarcArchive
+from tasks.web.discovery import feed_links, looks_like_site_root
 from tasks.web.feeds import ListingError, read_listing
 from tasks.web.http import PoliteClient, decode_html, status_failure
 from tasks.web.items import ListedItem
@@ -38,6 +38,7 @@ class SourceListing:
     validators: list[dict[str, Any]] = field(default_factory=list)  # `feeds` rows: each listing's new ETag / Last-Modified
     prefetched: dict[str, Response] = field(default_factory=dict)  # article pages fetched while telling what a URL is
     warnings: list[str] = field(default_factory=list)  # listings read in part (a feed broken after some entries)
+    archive: str | None = None  # the staged WARC file holding the listings' responses
     requests: int = 0
     not_modified: int = 0
     bytes: int = 0
@@ -57,8 +58,8 @@ def is_url(path: str) -> bool:
 class _Lister:
     """Lists one source through one client, following sitemap indexes and a root's feeds."""
 
-    def __init__(self, source: SourceConfig, client: PoliteClient, state: FetchState, max_bytes: int) -> None:
-        self.source, self.client, self.state, self.max_bytes = source, client, state, max_bytes
+    def __init__(self, source: SourceConfig, client: PoliteClient, state: FetchState, max_bytes: int, archive: WarcArchive | None) -> None:
+        self.source, self.client, self.state, self.max_bytes, self.archive = source, client, state, max_bytes, archive
         self.out = SourceListing(source.name, source.url)
         self.seen: set[str] = set()
 
@@ -113,6 +114,7 @@ class _Lister:
             return self.reject(url, error.reason, error.detail)
         self.out.warnings += found.warnings
         if found.kind in ("feed", "sitemap", "sitemap_index"):
+            self.keep(response)
             self.remember_validators(response)
             self.out.found = self.out.found or ("feed" if found.kind == "feed" else "sitemap")
             self.out.items += [ListedItem(**{**asdict(item), "source": self.source.name}) for item in found.items]
@@ -120,6 +122,7 @@ class _Lister:
             for child in found.sitemaps[:MAX_SITEMAPS] if depth < 2 else []:
                 self.listing(child, depth + 1)
         elif self.source.kind in ("feed", "sitemap"):
+            self.keep(response)
             self.reject(
                 url, RejectReason.PARSE_ERROR, f"{url}: configured as a {self.source.kind}, but the body is {found.kind} ({response.content_type or 'no type'})"
             )
@@ -127,6 +130,11 @@ class _Lister:
             self.site_root(url, response)
         else:
             self.page(url, response)
+
+    def keep(self, response: Response) -> None:
+        """Archive a listing's response (an article page is archived by the fetch step that reads it)."""
+        if self.archive is not None:
+            self.archive.write(response)
 
     def page(self, url: str, response: Response) -> None:
         """The URL is an article (or what ingest will reject as none): one item, its response kept."""
@@ -138,21 +146,23 @@ class _Lister:
     def site_root(self, url: str, response: Response) -> None:
         """A site's root: read the feeds its page links to, else the sitemaps its robots.txt names."""
         self.out.found = "site"
+        self.keep(response)
         feeds = feed_links(decode_html(response), response.final_url)
-        if not feeds:
-            parts = urlsplit(response.final_url)
-            robots = self.fetch(f"{parts.scheme}://{parts.netloc}/robots.txt", conditional=False)
-            feeds = robots_sitemaps(robots.body.decode("utf-8", "replace"), response.final_url) if robots else []
+        if not feeds:  # the robots.txt the client reads anyway (once per host and run)
+            rules = self.client.robots_txt_of(response.final_url)
+            named = list(rules.parser.sitemaps) if rules.parser is not None else []
+            feeds = list(dict.fromkeys(u for u in (canonical_url(s, response.final_url) for s in named) if u))
         if not feeds:
             return self.reject(url, RejectReason.NOT_ARTICLE, f"{url}: a site's root page that links to no feed, and its robots.txt names no sitemap")
         for feed in feeds:
             self.listing(feed, depth=1)
 
 
-def list_source(source: SourceConfig, client: PoliteClient, state: FetchState, max_bytes: int) -> SourceListing:
-    """Everything `source` lists now (with repeats across its feeds removed)."""
+def list_source(source: SourceConfig, client: PoliteClient, state: FetchState, max_bytes: int, archive: WarcArchive | None = None) -> SourceListing:
+    """Everything `source` lists now (with repeats across its feeds removed); the listings'
+    responses go to `archive`."""
     started = time.perf_counter()
-    lister = _Lister(source, client, state, max_bytes)
+    lister = _Lister(source, client, state, max_bytes, archive)
     lister.listing(canonical_url(source.url) or source.url)
     unique: dict[str, ListedItem] = {}
     for item in lister.out.items:

@@ -59,10 +59,11 @@ def test_a_feed_is_fetched_once_archived_and_read_back_from_the_archive(prefect_
         assert (site.hits("/news/harbour-dredging"), site.hits("/news/solar-farm")) == (1, 1)
 
     # The archive, read back with the server gone: the same articles, the same ids.
-    archives = sorted((out / "archive").rglob("*.warc.gz"))
-    assert len(archives) == 2
+    archives = sorted(path.name.split("-", 5)[-1] for path in (out / "archive").rglob("*.warc.gz"))
+    assert archives == ["00000.warc.gz", "00000.warc.gz", "listing-000.warc.gz", "listing-000.warc.gz"]  # the 304 run kept nothing
     again = run_pipeline([out / "archive"], tmp_path / "from-archive")
     assert again["status"] == "completed" and again["n_kept"] == 3
+    assert again["rejected_by_reason"] == {"not_article": 2}  # the two feed responses: no article pages
     assert set(pd.read_parquet(tmp_path / "from-archive" / "documents").doc_id) == set(pd.read_parquet(out / "documents").doc_id)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.web.discovery import canonical_link, feed_links, looks_like_site_root, robots_sitemaps
+from tasks.web.discovery import canonical_link, feed_links, looks_like_site_root
 from tasks.web.urls import canonical_url, host_of
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "feeds"
@@ -127,16 +127,6 @@ def test_canonical_link():
 def test_discovery_survives_garbage(garbage):
     assert feed_links(garbage, SITE) == []
     assert canonical_link(garbage, SITE) is None
-
-
-def test_robots_sitemaps():
-    robots = (DATA / "robots.txt").read_text()
-    assert robots_sitemaps(robots, SITE) == [
-        "https://news.harbourline.example/sitemap_index.xml",
-        "https://news.harbourline.example/sitemaps/news.xml",
-        "https://news.harbourline.example/sitemaps/video.xml",
-    ]
-    assert robots_sitemaps("", SITE) == []
 
 
 @pytest.mark.parametrize(

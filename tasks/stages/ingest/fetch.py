@@ -42,9 +42,17 @@ class Outcome:
     row: dict[str, Any] | None
 
 
-def archive_path(context: RunContext, group: int) -> Path:
-    """The batch's WARC file, relative to the output root: archive/run_date=.../<run>-<group>.warc.gz."""
-    return Path(ARCHIVE_TABLE) / f"run_date={context.run_date}" / f"{context.run_id}-{group:05d}.warc.gz"
+def archive_path(context: RunContext, part: str) -> Path:
+    """A WARC file of the run, relative to the output root: archive/run_date=.../<run>-<part>.warc.gz."""
+    return Path(ARCHIVE_TABLE) / f"run_date={context.run_date}" / f"{context.run_id}-{part}.warc.gz"
+
+
+def staged_archive(context: RunContext, part: str) -> tuple[Path, Path]:
+    """(where the run stages a WARC file, where its commit moves it relative to the output root)."""
+    relative = archive_path(context, part)
+    target = Path(context.staging) / "output" / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target, relative
 
 
 def _is_html(response: Response) -> bool:
@@ -96,7 +104,6 @@ def fetch_pages(items: list[dict], settings: FetchConfig, shard_size: int, conte
     every response goes to the batch's WARC file, every final outcome to `fetched`."""
     client = client_for(context.run_id, settings)
     staging = Path(context.staging)
-    relative = archive_path(context, group)
     refs: list[ShardRef] = []
     documents: list[dict] = []
     rejections: list[Rejection] = []
@@ -111,8 +118,7 @@ def fetch_pages(items: list[dict], settings: FetchConfig, shard_size: int, conte
         rejections.clear()
         started = time.perf_counter()
 
-    target = staging / "output" / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target, relative = staged_archive(context, f"{group:05d}")
     with WarcArchive(target, context.run_id) if settings.archive else nullcontext() as archive:
         for listed in items:
             item = ListedItem(**{**listed, "authors": tuple(listed.get("authors") or ())})
