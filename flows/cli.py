@@ -531,6 +531,13 @@ def print_run_summary(summary: dict[str, Any]) -> None:
     table.add_row("documents", f"{record.n_kept} kept, {record.n_rejected} rejected, {record.n_read} read")
     for reason, count in record.rejected_by_reason.items():
         table.add_row(f"  rejected: {reason}", str(count))
+    for name, source in record.sources.items():
+        rejected = sum(source["rejected"].values()) + sum(source["listing_rejected"].values())
+        table.add_row(
+            f"source {name}",
+            f"{source['listed']} listed, {source['already_taken']} taken before, {source['fetched']} fetched, {rejected} rejected"
+            + (f", {source['not_modified']} not modified" if source["not_modified"] else ""),
+        )
     tables = RunTables.read(record.outputs)
     table.add_row("sentiment", ", ".join(f"{k} {v}" for k, v in tables.sentiment_counts().items()) or "-")
     for row in tables.top_stances(limit=5):
