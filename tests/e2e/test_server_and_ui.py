@@ -126,7 +126,17 @@ def test_a_served_schedule_runs_and_a_trigger_passes_its_overrides(live_server, 
         parameters = json.loads(pd.read_parquet(triggered_out / "runs").parameters.iloc[0])
         assert parameters["overrides"]["input.paths"] == [str(ONE_ARTICLE)]  # the deployment's own overrides stay
     finally:
-        os.killpg(serve.pid, signal.SIGTERM)
+        stop_serving(serve)
+
+
+def stop_serving(serve: subprocess.Popen) -> None:
+    """SIGTERM to `newsflow serve`'s process group; SIGKILL if it has not ended 30 s later
+    (on a loaded machine a flow run it started may still be importing)."""
+    os.killpg(serve.pid, signal.SIGTERM)
+    try:
+        serve.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(serve.pid, signal.SIGKILL)
         serve.wait(timeout=30)
 
 
@@ -225,12 +235,7 @@ def test_a_served_schedule_fetches_only_the_item_added_to_a_feed_between_runs(li
             first = completed_runs()
             assert wait_for(lambda: site.hits("/news/solar-farm") > 0 and completed_runs() > first, 180), "no later run took the new item within 180 s"
         finally:
-            os.killpg(serve.pid, signal.SIGTERM)
-            try:
-                serve.wait(timeout=60)
-            except subprocess.TimeoutExpired:  # a run still going: it has written what the test reads
-                os.killpg(serve.pid, signal.SIGKILL)
-                serve.wait(timeout=30)
+            stop_serving(serve)
         assert (site.hits("/news/harbour-dredging"), site.hits("/news/rail-strike"), site.hits("/news/solar-farm")) == (1, 1, 1)
     fetched = pd.read_parquet(out / "fetched")
     assert sorted(fetched.url.str.rsplit("/", n=1).str[-1]) == ["harbour-dredging", "rail-strike", "solar-farm"]

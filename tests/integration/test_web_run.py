@@ -46,7 +46,9 @@ def test_a_feed_is_fetched_once_archived_and_read_back_from_the_archive(prefect_
         assert sorted(pd.read_parquet(out / "fetched").outcome) == ["fetched", "fetched"]
 
         # Unchanged feed: one conditional request, answered 304; no page fetched again.
+        before = len(site.log())
         second = run_pipeline([], out, **{"input.sources": sources}, **WEB)
+        assert sorted(hit.path for hit in site.log()[before:]) == ["/feed.xml", "/robots.txt"]  # the whole cost of the second run
         assert site.requests("/feed.xml")[-1].get("If-None-Match") == '"v1"'
         assert (site.hits("/feed.xml"), site.hits("/news/harbour-dredging"), site.hits("/news/rail-strike")) == (2, 1, 1)
         assert second["sources"]["ledger"]["not_modified"] == 1 and second["sources"]["ledger"]["listed"] == 0 and second["n_read"] == 0
