@@ -27,8 +27,8 @@ ENGLISH_SAMPLES = [
     "un_adaptation_fund_record_pledges.txt",
     "who_measles_india_russia_geneva.txt",
 ]
-CORPUS_DOCUMENTS = 600  # ten shards: a kill after three lands mid-way
-SHARD_SIZE = 60
+CORPUS_DOCUMENTS = 400  # ten shards: a kill after three lands mid-way
+SHARD_SIZE = 40
 
 
 def sample_sentences() -> list[str]:
