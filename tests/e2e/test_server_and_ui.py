@@ -210,7 +210,7 @@ def test_a_served_schedule_fetches_only_the_item_added_to_a_feed_between_runs(li
         headers = {"Content-Type": "application/rss+xml"}
         feed = site.route("/feed.xml", rss(site, ["harbour-dredging", "rail-strike"]), headers=headers, etag='"v1"')
         serve = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "serve", "--interval", "15", "--name", "e2e-feed"]
+            [sys.executable, "-m", "flows.cli", "serve", "--interval", "10", "--name", "e2e-feed"]
             + ["--set", f'input.sources=[{{name = "ledger", url = "{feed}"}}]', "--set", "input.paths=[]", "--set", f"output.root={out}"]
             + ["--set", "fetch.allow_private=true", "--set", "fetch.host_interval=0"],
             cwd=REPO_ROOT,

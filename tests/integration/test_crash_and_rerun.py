@@ -1,7 +1,7 @@
-"""Crash safety, resume, reruns and overlapping runs, for real: a `newsflow run` process
-killed with SIGKILL in the middle of 1,000 documents, then run again; two runs started at
-once over overlapping inputs; a transient I/O error that a retry absorbs and a bug that
-fails its stage at once."""
+"""Crash safety, resume and reruns, for real: a `newsflow run` process killed with SIGKILL
+in the middle of 400 documents, then run again; a transient I/O error that a retry absorbs
+and a bug that fails its stage at once. (Two runs at once: test_overlapping_runs.py, a
+module of its own so that a second test worker can take it.)"""
 
 from __future__ import annotations
 
@@ -101,43 +101,6 @@ def test_a_run_killed_mid_way_resumes_from_its_finished_shards_and_ends_identica
     assert uninterrupted["cache"]["encode"]["from_cache"] == 0
     for resumed_table, reference in zip(labelled_results(output), labelled_results(tmp_path / "uninterrupted")):
         pd.testing.assert_frame_equal(resumed_table, reference)
-
-
-@pytest.mark.slow
-def test_two_runs_at_once_over_overlapping_inputs_leave_each_document_once(prefect_harness, tmp_path):
-    names = sorted(p.name for p in SAMPLES.iterdir() if p.name != "README.md")
-    first_inputs, second_inputs = tmp_path / "a", tmp_path / "b"
-    for folder, chosen in ((first_inputs, names[:10]), (second_inputs, names[5:])):
-        folder.mkdir()
-        for name in chosen:
-            (folder / name).write_bytes((SAMPLES / name).read_bytes())
-    output = tmp_path / "out"
-    homes = [tmp_path / f"prefect-{folder.name}" for folder in (first_inputs, second_inputs)]
-    runs = [start_run(folder, output, home) for folder, home in zip((first_inputs, second_inputs), homes)]
-    for run, home in zip(runs, homes):
-        assert run.wait(timeout=600) == 0, log_tail(home)
-
-    records = pd.read_parquet(output / "runs")
-    assert records.status.eq("completed").all() and len(records) == 2
-    first, second = records.sort_values("started_at").itertuples()
-    assert second.started_at < first.finished_at, "the two runs overlapped in time"
-    for record in records.itertuples():
-        accounting = json.loads(record.accounting)
-        assert accounting["balanced"] and record.n_read == record.n_kept + record.n_rejected
-    documents = pd.read_parquet(output / "documents")
-    assert documents.doc_id.is_unique, "an overlapping document is kept once"
-    alone = kept_by_one_run(SAMPLES, tmp_path / "alone")
-    assert set(documents.doc_id) == set(alone.doc_id) and records.n_kept.sum() == len(alone)
-    rejected = pd.read_parquet(output / "rejected")
-    assert rejected.detail.str.contains("already in the output").any(), "the later run rejected the documents the first one kept"
-
-
-def kept_by_one_run(folder: Path, output: Path) -> pd.DataFrame:
-    """The documents one run over `folder` keeps: the reference runs in this process (under
-    the session's Prefect server), as what a run keeps does not depend on how it was started;
-    that spares a third process its imports and its own Prefect server's start-up."""
-    assert run_in_process(folder, output)["status"] == "completed"
-    return pd.read_parquet(output / "documents")
 
 
 def test_a_transient_write_error_is_retried_and_the_run_completes(prefect_harness, tmp_path, monkeypatch):
