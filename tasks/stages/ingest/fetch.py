@@ -7,7 +7,7 @@ run's outputs, unless its failure is worth another try in a later run."""
 from __future__ import annotations
 
 import hashlib
-import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,11 +17,10 @@ import pyarrow as pa
 
 from tasks.config import FetchConfig
 from tasks.dataset.output import RunContext, write_table
-from tasks.dataset.staging import write_records_shard
-from tasks.records import RAW_SCHEMA, RawDocument, Rejection, RejectReason, ShardRef
+from tasks.records import RawDocument, Rejection, RejectReason, ShardRef
 from tasks.stages.ingest.common import STAGE, Item
 from tasks.stages.ingest.html import html_document
-from tasks.stages.ingest.stage import GROUP_STRIDE
+from tasks.stages.ingest.stage import write_item_shards
 from tasks.web.archive import WarcArchive
 from tasks.web.discovery import canonical_link
 from tasks.web.http import decode_html, status_failure
@@ -103,23 +102,10 @@ def fetch_pages(items: list[dict], settings: FetchConfig, shard_size: int, conte
     """Fetch a batch of listed items into staging shards of at most `shard_size` records;
     every response goes to the batch's WARC file, every final outcome to `fetched`."""
     client = client_for(context.run_id, settings)
-    staging = Path(context.staging)
-    refs: list[ShardRef] = []
-    documents: list[dict] = []
-    rejections: list[Rejection] = []
     rows: list[dict[str, Any]] = []
-    started = time.perf_counter()
-
-    def flush() -> None:
-        nonlocal started
-        index = group * GROUP_STRIDE + len(refs)
-        refs.append(write_records_shard(staging, STAGE, index, documents, RAW_SCHEMA, rejections, started))
-        documents.clear()
-        rejections.clear()
-        started = time.perf_counter()
-
     target, relative = staged_archive(context, f"{group:05d}")
-    with WarcArchive(target, context.run_id) if settings.archive else nullcontext() as archive:
+
+    def fetched(archive: WarcArchive | None) -> Iterator[Item]:
         for listed in items:
             item = ListedItem(**{**listed, "authors": tuple(listed.get("authors") or ())})
             answer = take_prefetched(context.staging, item.url) or client.get(item.url)
@@ -130,14 +116,10 @@ def fetch_pages(items: list[dict], settings: FetchConfig, shard_size: int, conte
             outcome = page_outcome(item, answer, archived)
             if outcome.row is not None:
                 rows.append(outcome.row)
-            if isinstance(outcome.item, Rejection):
-                rejections.append(outcome.item)
-            else:
-                documents.append(outcome.item.to_row())
-                if len(documents) >= shard_size:
-                    flush()
-    if documents or rejections or not refs:
-        flush()
+            yield outcome.item
+
+    with WarcArchive(target, context.run_id) if settings.archive else nullcontext() as archive:
+        refs = write_item_shards(fetched(archive), shard_size, context.staging, group)
     parts = {}
     if rows:
         parts[FETCHED_TABLE] = write_table(
