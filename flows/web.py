@@ -22,7 +22,7 @@ from tasks.web.archive import WarcArchive
 from tasks.web.items import ListedItem
 from tasks.web.sessions import client_for, keep_prefetched
 from tasks.web.sources import SourceListing, SourcePlan, fetch_batches, list_source, plan_fetches, source_summaries, sources_of
-from tasks.web.state import FEEDS_SCHEMA, FEEDS_TABLE, FETCHED_TABLE, FetchState
+from tasks.web.state import FEEDS_SCHEMA, FEEDS_TABLE, FETCHED_TABLE, FetchState, Validators
 
 
 @dataclass
@@ -47,10 +47,10 @@ class WebInputs:
 
 
 @task(name="list-source", cache_policy=NO_CACHE, persist_result=False, task_run_name="list {source.name}")
-def list_source_task(source: SourceConfig, number: int, config: PipelineConfig, context: RunContext, state: FetchState) -> SourceListing:
+def list_source_task(source: SourceConfig, number: int, config: PipelineConfig, context: RunContext, validators: Validators) -> SourceListing:
     target, _ = staged_archive(context, f"listing-{number:03d}")
     with WarcArchive(target, context.run_id) if config.fetch.archive else nullcontext() as archive:
-        listing = list_source(source, client_for(context.run_id, config.fetch), state, config.fetch.max_bytes, archive)
+        listing = list_source(source, client_for(context.run_id, config.fetch), validators, config.fetch.max_bytes, archive)
     if archive is not None and archive.responses_written:
         listing.archive = str(target)
     else:
@@ -68,7 +68,7 @@ def list_web_sources(config: PipelineConfig, context: RunContext) -> WebInputs:
     if not sources:
         return WebInputs()
     state = FetchState.load(config.output.root)
-    futures = [list_source_task.submit(source, n, config, context, state) for n, source in enumerate(sources)]
+    futures = [list_source_task.submit(source, n, config, context, state.validators) for n, source in enumerate(sources)]
     listings = [f.result() for f in futures]
     items, plans = plan_fetches(listings, sources, state)
     return WebInputs(sources, listings, plans, items)

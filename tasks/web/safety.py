@@ -104,8 +104,8 @@ def check_url(url: str, allow_private: bool) -> str | None:
     """Why `url` may not be requested, or None when it may. A host that does not resolve is
     not refused here (None): the request then fails as a fetch error, which is transient."""
     problem = url_problem(url)
-    if problem is not None:
-        return problem
+    if problem is not None or allow_private:
+        return problem  # with private addresses allowed a lookup could refuse nothing
     parsed = httpx.URL(url)
     try:
         checked_addresses(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80), allow_private)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from tasks.web.feeds import ListingError, read_listing
 from tasks.web.http import PoliteClient, decode_html, status_failure
 from tasks.web.items import ListedItem
 from tasks.web.responses import FetchFailure, Response
-from tasks.web.state import FetchState
+from tasks.web.state import FetchState, Validators
 from tasks.web.urls import canonical_url, host_of
 
 STAGE = "ingest"  # listing rejections are ingest's: they are inputs that never became documents
@@ -58,8 +58,8 @@ def is_url(path: str) -> bool:
 class _Lister:
     """Lists one source through one client, following sitemap indexes and a root's feeds."""
 
-    def __init__(self, source: SourceConfig, client: PoliteClient, state: FetchState, max_bytes: int, archive: WarcArchive | None) -> None:
-        self.source, self.client, self.state, self.max_bytes, self.archive = source, client, state, max_bytes, archive
+    def __init__(self, source: SourceConfig, client: PoliteClient, validators: Validators, max_bytes: int, archive: WarcArchive | None) -> None:
+        self.source, self.client, self.validators, self.max_bytes, self.archive = source, client, validators, max_bytes, archive
         self.out = SourceListing(source.name, source.url)
         self.seen: set[str] = set()
 
@@ -68,7 +68,7 @@ class _Lister:
 
     def fetch(self, url: str, conditional: bool = True) -> Response | None:
         """A 2xx response, or None (a 304, or a failure recorded as a rejection)."""
-        etag, modified = self.state.validators.get(url, (None, None)) if conditional else (None, None)
+        etag, modified = self.validators.get(url, (None, None)) if conditional else (None, None)
         answer = self.client.get(url, etag=etag, last_modified=modified)
         self.out.requests += 1
         if isinstance(answer, FetchFailure):
@@ -109,7 +109,7 @@ class _Lister:
         if as_page:
             return self.page(url, response)
         try:
-            found = read_listing(response.body, response.final_url, response.content_type, self.max_bytes)
+            found = read_listing(response.body, response.final_url, response.header("content-type") or "", self.max_bytes)  # its charset too
         except ListingError as error:
             return self.reject(url, error.reason, error.detail)
         self.out.warnings += found.warnings
@@ -117,7 +117,7 @@ class _Lister:
             self.keep(response)
             self.remember_validators(response)
             self.out.found = self.out.found or ("feed" if found.kind == "feed" else "sitemap")
-            self.out.items += [ListedItem(**{**asdict(item), "source": self.source.name}) for item in found.items]
+            self.out.items += [replace(item, source=self.source.name) for item in found.items]
             self.out.rejected += [Rejection(origin, reason, detail, STAGE) for origin, reason, detail in found.rejected]
             for child in found.sitemaps[:MAX_SITEMAPS] if depth < 2 else []:
                 self.listing(child, depth + 1)
@@ -158,11 +158,11 @@ class _Lister:
             self.listing(feed, depth=1)
 
 
-def list_source(source: SourceConfig, client: PoliteClient, state: FetchState, max_bytes: int, archive: WarcArchive | None = None) -> SourceListing:
+def list_source(source: SourceConfig, client: PoliteClient, validators: Validators, max_bytes: int, archive: WarcArchive | None = None) -> SourceListing:
     """Everything `source` lists now (with repeats across its feeds removed); the listings'
     responses go to `archive`."""
     started = time.perf_counter()
-    lister = _Lister(source, client, state, max_bytes, archive)
+    lister = _Lister(source, client, validators, max_bytes, archive)
     lister.listing(canonical_url(source.url) or source.url)
     unique: dict[str, ListedItem] = {}
     for item in lister.out.items:

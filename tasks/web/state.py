@@ -49,6 +49,9 @@ FEEDS_SCHEMA = pa.schema(
 )
 
 
+Validators = dict[str, tuple[str | None, str | None]]  # feed URL -> (ETag, Last-Modified)
+
+
 def _files(folder: Path) -> Iterator[Path]:
     if folder.is_dir():
         yield from sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith((".", "_")))
@@ -65,7 +68,7 @@ class FetchState:
     `guid:` keys) -> the run that took them, and each feed's validators."""
 
     taken: dict[str, str] = field(default_factory=dict)
-    validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    validators: Validators = field(default_factory=dict)
 
     @classmethod
     def load(cls, output_root: str | Path) -> FetchState:

@@ -46,7 +46,7 @@ def test_a_site_root_without_feed_links_is_read_through_the_sitemaps_its_robots_
     site.route("/news.xml", urlset(site.url("/news/a"), site.url("/news/b?utm_medium=x")), headers=XML)
     archive_file = tmp_path / "listing.warc.gz"
     with WarcArchive(archive_file, "run") as archive:
-        listing = list_source(SourceConfig(name="site", url=site.url("/")), client, FetchState(), 1_000_000, archive)
+        listing = list_source(SourceConfig(name="site", url=site.url("/")), client, {}, 1_000_000, archive)
     assert listing.found == "site"
     assert [item.url for item in listing.items] == [site.url("/news/a"), site.url("/news/b")]
     assert site.hits("/robots.txt") == 1  # read once, for the rules and the sitemaps alike
@@ -59,24 +59,24 @@ def test_a_site_root_reads_the_feeds_its_page_links_to(site, client):
     site.route("/", f"<html><head><link rel='alternate' type='application/rss+xml' href='{site.url('/feed.xml')}'></head><body>Hi</body></html>", headers=HTML)
     feed = f"<rss version='2.0'><channel><title>T</title><item><title>One</title><link>{site.url('/news/one')}</link><guid isPermaLink='false'>story-1</guid></item></channel></rss>"
     site.route("/feed.xml", feed, headers={"Content-Type": "application/rss+xml"}, etag='"e1"')
-    listing = list_source(SourceConfig(name="site", url=site.url("/")), client, FetchState(), 1_000_000)
+    listing = list_source(SourceConfig(name="site", url=site.url("/")), client, {}, 1_000_000)
     assert [(i.url, i.guid, i.source) for i in listing.items] == [(site.url("/news/one"), "story-1", "site")]
     assert [(v["url"], v["etag"]) for v in listing.validators] == [(site.url("/feed.xml"), '"e1"')]
     # Known validators: the feed answers 304 and lists nothing.
-    again = list_source(SourceConfig(name="site", url=site.url("/")), client, FetchState(validators={site.url("/feed.xml"): ('"e1"', None)}), 1_000_000)
+    again = list_source(SourceConfig(name="site", url=site.url("/")), client, {site.url("/feed.xml"): ('"e1"', None)}, 1_000_000)
     assert again.items == [] and again.not_modified == 1
 
 
 def test_an_article_url_is_one_item_and_its_page_is_kept_for_the_fetch_step(site, client):
     url = site.route("/news/story", "<html><body><article><p>Words.</p></article></body></html>", headers=HTML)
-    listing = list_source(SourceConfig(name="one", url=url), client, FetchState(), 1_000_000)
+    listing = list_source(SourceConfig(name="one", url=url), client, {}, 1_000_000)
     assert listing.found == "page" and [i.url for i in listing.items] == [url]
     assert listing.prefetched[url].status == 200 and site.hits("/news/story") == 1
 
 
 def test_a_source_that_fails_is_a_rejection_naming_it(site, client):
     url = site.route("/feed.xml", "gone", status=410)
-    listing = list_source(SourceConfig(name="gone", url=url, kind="feed"), client, FetchState(), 1_000_000)
+    listing = list_source(SourceConfig(name="gone", url=url, kind="feed"), client, {}, 1_000_000)
     assert listing.items == [] and [(r.origin, r.reason) for r in listing.rejected] == [(url, "http_status")]
     assert "410" in listing.rejected[0].detail
 
@@ -119,3 +119,13 @@ def test_batches_hold_one_host_each_and_hosts_take_turns():
     items = [item(f"https://a.example/{n}", "s") for n in range(5)] + [item(f"https://b.example/{n}", "s") for n in range(2)]
     hosts = [{Path(i.url).parent.name for i in batch} for batch in fetch_batches(items, 2)]
     assert hosts == [{"a.example"}, {"b.example"}, {"a.example"}, {"a.example"}]
+
+
+def test_a_feed_is_read_in_the_charset_its_content_type_names(site, client):
+    title = "Новости гавани"  # a feed with no encoding in its XML declaration: only the header says windows-1251
+    feed = (
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><item><title>{title}</title><link>{site.url('/n/1')}</link></item></channel></rss>"
+    )
+    url = site.route("/feed.xml", feed.encode("cp1251"), headers={"Content-Type": "application/rss+xml; charset=windows-1251"})
+    listing = list_source(SourceConfig(name="harbour", url=url, kind="feed"), client, {}, 1_000_000)
+    assert [item.title for item in listing.items] == [title]

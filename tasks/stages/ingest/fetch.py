@@ -109,10 +109,7 @@ def fetch_pages(items: list[dict], settings: FetchConfig, shard_size: int, conte
         for listed in items:
             item = ListedItem(**{**listed, "authors": tuple(listed.get("authors") or ())})
             answer = take_prefetched(context.staging, item.url) or client.get(item.url)
-            archived = None
-            if archive is not None and isinstance(answer, Response) and answer.status != 304:
-                archive.write(answer)
-                archived = str(relative)
+            archived = str(relative) if archive is not None and isinstance(answer, Response) and archive.write(answer) else None
             outcome = page_outcome(item, answer, archived)
             if outcome.row is not None:
                 rows.append(outcome.row)
