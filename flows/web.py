@@ -17,7 +17,7 @@ from tasks.config import PipelineConfig, SourceConfig
 from tasks.dataset.output import RunContext, write_table
 from tasks.records import Rejection, ShardRef
 from tasks.stages.ingest.common import STAGE as INGEST_STAGE
-from tasks.stages.ingest.fetch import ARCHIVE_TABLE, staged_archive
+from tasks.stages.ingest.fetch import ARCHIVE_TABLE, kept_archive, staged_archive
 from tasks.web.archive import WarcArchive
 from tasks.web.items import ListedItem
 from tasks.web.sessions import client_for, keep_prefetched
@@ -51,10 +51,7 @@ def list_source_task(source: SourceConfig, number: int, config: PipelineConfig, 
     target, _ = staged_archive(context, f"listing-{number:03d}")
     with WarcArchive(target, context.run_id) if config.fetch.archive else nullcontext() as archive:
         listing = list_source(source, client_for(context.run_id, config.fetch), validators, config.fetch.max_bytes, archive)
-    if archive is not None and archive.responses_written:
-        listing.archive = str(target)
-    else:
-        target.unlink(missing_ok=True)  # every listing answered 304 or failed: nothing to keep
+    listing.archive = kept_archive(archive, target)
     for warning in listing.warnings:
         get_run_logger().warning("%s: %s", source.name, warning)
     keep_prefetched(context.staging, listing.prefetched)

@@ -181,8 +181,8 @@ def test_feed_item_fills_missing_title_date_and_authors():
     assert doc.published == "2024-05-02"
     assert doc.authors == ["Ines Carvalho"]
     assert doc.url == "https://rail.example/news/late-trains?utm_source=feed"
-    assert doc.source is None  # a host name is no outlet; fetch.py fills in the configured source
-    assert doc.field_sources == {"title": "feed", "published": "feed", "authors": "feed", "url": "fetch", "text": "precision"}
+    assert doc.source == "Valley Rail News"  # a host name is no outlet: the configured source's name is
+    assert doc.field_sources == {"title": "feed", "published": "feed", "authors": "feed", "url": "fetch", "text": "precision", "source": "input.sources"}
 
 
 def test_broken_jsonld_is_ignored():

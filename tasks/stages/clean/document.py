@@ -71,22 +71,22 @@ def _clean_document(raw: RawDocument, config: CleanConfig) -> CleanDocument | Re
     if not config.any_language and language not in config.languages:
         return _reject(raw.origin, RejectReason.LANGUAGE, f"detected {language}")
     # record metadata wins: it came from a structured field, the byline from a heuristic
-    authors = [a for a in map(_clean_field, raw.authors or []) if a]
+    from_record = {
+        "authors": [a for a in map(_clean_field, raw.authors or []) if a],
+        "source": _clean_field(raw.source),
+        "published": _clean_field(raw.published),
+    }
+    from_byline = {"authors": byline.authors, "source": byline.source, "published": byline.published}
     sources = dict(raw.field_sources)
-    for name, from_record, from_byline in (
-        ("authors", authors, byline.authors),
-        ("source", raw.source, byline.source),
-        ("published", raw.published, byline.published),
-    ):
-        if not from_record and from_byline:
-            sources[name] = "byline"
+    sources.update({name: "byline" for name, value in from_record.items() if not value and from_byline[name]})
+    chosen = {name: value or from_byline[name] for name, value in from_record.items()}
     return CleanDocument(
         doc_id=doc_id_for(text),
         origin=raw.origin,
-        source=_clean_field(raw.source) or byline.source,
+        source=chosen["source"],
         title=_clean_field(raw.title),
-        authors=authors or byline.authors,
-        published=_clean_field(raw.published) or byline.published,
+        authors=chosen["authors"],
+        published=chosen["published"],
         url=_clean_field(raw.url),
         wire=_clean_field(raw.wire),
         field_sources=json.dumps(sources, sort_keys=True) if sources else None,

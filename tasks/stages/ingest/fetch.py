@@ -54,6 +54,15 @@ def staged_archive(context: RunContext, part: str) -> tuple[Path, Path]:
     return target, relative
 
 
+def kept_archive(archive: WarcArchive | None, target: Path) -> str | None:
+    """The staged WARC file's path when it holds a response; else it is removed (a batch
+    whose every item failed before an answer, a listing that answered 304)."""
+    if archive is not None and archive.responses_written:
+        return str(target)
+    target.unlink(missing_ok=True)
+    return None
+
+
 def _is_html(response: Response) -> bool:
     kind = response.content_type
     return kind in _HTML_TYPES or (not kind and response.body.lstrip()[:1] == b"<")
@@ -92,8 +101,6 @@ def page_outcome(item: ListedItem, answer: Response | FetchFailure, archived: st
         return Outcome(rejection, _row(item, str(rejection.reason), answer, archived))
     html = decode_html(answer)
     document = html_document(html, item.url, answer.final_url, item)
-    if isinstance(document, RawDocument) and not document.source and item.source:
-        document = replace(document, source=item.source, field_sources={**document.field_sources, "source": "input.sources"})
     outcome = "fetched" if isinstance(document, RawDocument) else str(document.reason)
     return Outcome(document, _row(item, outcome, answer, archived, canonical_link(html, answer.final_url)))
 
@@ -122,7 +129,7 @@ def fetch_pages(items: list[dict], settings: FetchConfig, shard_size: int, conte
         parts[FETCHED_TABLE] = write_table(
             context, FETCHED_TABLE, f"{group:05d}", pa.Table.from_pylist(rows, schema=FETCHED_SCHEMA), staged=True, result=False
         )[0]
-    if target.exists():
-        parts[ARCHIVE_TABLE] = str(target)
+    if kept := kept_archive(archive, target):
+        parts[ARCHIVE_TABLE] = kept
     refs[0] = replace(refs[0], parts={**refs[0].parts, **parts})
     return refs

@@ -182,7 +182,8 @@ def html_document(html: str, origin: str, url: str | None = None, listed: Listed
             wire, sources["wire"] = credit, name
 
     published = _pick(sources, "published", ((n, _day(metas[n].published)) for n in ("jsonld", "opengraph", "trafilatura", "feed")))
-    source = _pick(sources, "source", ((n, metas[n].site_name) for n in ("jsonld", "opengraph", "trafilatura")))
+    outlets = [(n, metas[n].site_name) for n in ("jsonld", "opengraph", "trafilatura")] + [("input.sources", listed.source if listed else None)]
+    source = _pick(sources, "source", outlets)
 
     return RawDocument(
         origin=origin,
