@@ -49,3 +49,12 @@ def tiny_models(tmp_path_factory):
     from tests.tiny_models import build_tiny_models
 
     return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture
+def site():
+    """A real HTTP server on 127.0.0.1 that serves the routes a test declares (tests/loopback.py)."""
+    from tests.loopback import LoopbackSite
+
+    with LoopbackSite() as running:
+        yield running

@@ -16,16 +16,9 @@ from tasks.web.http import PoliteClient
 from tasks.web.items import ListedItem
 from tasks.web.sources import fetch_batches, list_source, plan_fetches
 from tasks.web.state import FetchState
-from tests.loopback import LoopbackSite
 
 XML = {"Content-Type": "application/xml"}
 HTML = {"Content-Type": "text/html; charset=utf-8"}
-
-
-@pytest.fixture
-def site():
-    with LoopbackSite() as served:
-        yield served
 
 
 @pytest.fixture

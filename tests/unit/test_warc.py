@@ -227,6 +227,9 @@ def test_garbage_and_an_empty_file_do_not_raise(tmp_path: Path):
     assert item.reason == RejectReason.PARSE_ERROR
     (item,) = read_warc(tmp_path / "missing.warc", CONFIG)
     assert item.reason == RejectReason.UNREADABLE
+    for name in ("empty.warc.gz", "empty.warc"):
+        (tmp_path / name).write_bytes(b"")
+        assert list(read_warc(tmp_path / name, CONFIG)) == []  # read_records reports a zero-byte file as empty before any reader
 
 
 def cc_style_warc(path: Path, html: bytes, headers: list[tuple[str, str]]) -> None:
