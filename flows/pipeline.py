@@ -98,8 +98,8 @@ def process_shards(file_groups: str, config: PipelineConfig, context: RunContext
         futures[SOURCE].append((g, future))
         return future
 
-    # Web batches are read further ahead (one per host at once, within fetch.connections),
-    # so fetching overlaps analysis; file groups one ahead.
+    # Input groups are read ahead: one per web host (within fetch.connections), so the
+    # hosts are fetched at once while earlier shards are analysed; one when there is no web input.
     hosts = len({urlsplit(g["fetch"][0]["url"]).netloc for g in groups if g.get("fetch")})
     ahead = max(1, min(hosts, config.fetch.connections))
     next_group = min(ahead, len(groups))
@@ -148,14 +148,14 @@ def news_pipeline(config_path: str | None = None, overrides: dict[str, Any] | No
         shards = process_shards.with_options(task_runner=task_runner_for(config), flow_run_name=f"shards-{config.run.runner}")(
             file_groups, config, run.context, run.cache
         )
-        close_client(run.run_id)
         record = run.complete(shards)
     except Exception as exc:
-        close_client(run.run_id)
         failed = run.fail(exc)
         if failed is not None:
             publish_run_artifacts(failed)
         raise
+    finally:
+        close_client(run.run_id)  # the run's fetching client in this process, if it made one
     publish_run_artifacts(record)
     logger.info(
         "run %s: %d read, %d kept, %d rejected (%s)",

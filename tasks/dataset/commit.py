@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.dataset.output import RunContext
-from tasks.dataset.staging import write_parquet_atomic
+from tasks.dataset.staging import table_files, write_parquet_atomic
 from tasks.records import Rejection, RejectReason, ShardRef
 
 STAGE = "commit"
@@ -46,9 +46,7 @@ def analyses_in_output(output_root: str | Path) -> dict[str, dict[str, str]]:
     before the analysis column count as an analysis of their own ("")."""
     folder = Path(output_root) / "documents"
     held: dict[str, dict[str, str]] = {}
-    for path in sorted(folder.rglob("*.parquet")) if folder.is_dir() else []:
-        if path.name.startswith((".", "_")):
-            continue
+    for path in table_files(folder):
         columns = ["doc_id", "run_id", "analysis_sha256"] if "analysis_sha256" in pq.read_schema(path).names else ["doc_id", "run_id"]
         table = pq.read_table(path, columns=columns)
         analyses = table.column("analysis_sha256").to_pylist() if "analysis_sha256" in columns else [""] * table.num_rows
@@ -122,16 +120,18 @@ def commit_shard_outputs(context: RunContext, written: list[ShardRef], also: lis
                     commit.late_duplicates.append(already_in_output(origin, doc_id, holders[doc_id], STAGE, ", committed while this run worked"))
                 else:
                     commit.kept_origins.append(origin)
-            plan += [
-                {"staged": staged, "target": str(Path(context.output_root) / Path(staged).relative_to(staged_root)), "leave_out": sorted(holders)}
-                for staged in ref.parts.values()
-            ]
+            plan += [planned_move(staged, staged_root, context.output_root, holders) for staged in ref.parts.values()]
             for doc_id in doc_ids:
                 held.setdefault(doc_id, {})[context.analysis_sha256] = context.run_id
-        plan += [{"staged": staged, "target": str(Path(context.output_root) / Path(staged).relative_to(staged_root)), "leave_out": []} for staged in also or []]
+        plan += [planned_move(staged, staged_root, context.output_root) for staged in also or []]
         write_journal(Path(context.staging), plan, context.compression)
         commit.paths = apply_moves(plan, context.compression)
     return commit
+
+
+def planned_move(staged: str, staged_root: Path, output_root: str, leave_out: Iterable[str] = ()) -> dict:
+    """A staged file's move to its place in the dataset, leaving out these documents' rows."""
+    return {"staged": staged, "target": str(Path(output_root) / Path(staged).relative_to(staged_root)), "leave_out": sorted(leave_out)}
 
 
 def write_journal(staging: Path, plan: list[dict], compression: str) -> None:

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.dataset.output import RunContext, write_table
+from tasks.dataset.staging import table_files
 
 
 def output_files(paths: list[str]) -> list[dict[str, Any]]:
@@ -112,8 +113,7 @@ def read_runs(output_root: str | Path) -> list[RunRecord]:
     """Every run recorded under an output root, newest first. Files are read one by one:
     records written by older versions lack newer columns."""
     folder = Path(output_root) / "runs"
-    files = sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith((".", "_"))) if folder.is_dir() else []
-    records = [RunRecord.from_row(row) for path in files for row in pq.ParquetFile(path).read().to_pylist()]  # no dataset layer: fast
+    records = [RunRecord.from_row(row) for path in table_files(folder) for row in pq.ParquetFile(path).read().to_pylist()]  # no dataset layer: fast
     return sorted(records, key=lambda r: str(r.started_at or ""), reverse=True)  # UTC throughout: text order is time order
 
 

@@ -40,6 +40,12 @@ def write_parquet_atomic(table: pa.Table, path: Path, metadata: dict[str, str] |
     return path
 
 
+def table_files(folder: Path) -> list[Path]:
+    """A dataset table's Parquet files, sorted, without the dot- and underscore-names that
+    readers skip (files being written, journals)."""
+    return sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith((".", "_"))) if folder.is_dir() else []
+
+
 def this_process() -> str:
     """host:pid, for ShardRef.computed_by."""
     return f"{socket.gethostname()}:{os.getpid()}"

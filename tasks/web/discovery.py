@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from tasks.web.responses import media_type
 from tasks.web.urls import canonical_url
 
 # Media types a <link rel="alternate"> uses for feeds (RSS, Atom, JSON Feed).
@@ -54,7 +55,7 @@ def feed_links(html: str, base_url: str) -> list[str]:
     type), absolute and canonical, in page order, each once."""
     found: list[str] = []
     for link, base in _links(html, base_url):
-        media = (link.get("type") or "").split(";")[0].strip().lower()
+        media = media_type(link.get("type"))
         if "alternate" not in _rels(link) or media not in _FEED_TYPES:
             continue
         url = canonical_url(link.get("href") or "", base=base)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from tasks.records import RejectReason
 from tasks.stages.ingest.fields import normalise_date, split_authors
 from tasks.web.items import ListedItem
+from tasks.web.responses import HTML_TYPES, media_type
 from tasks.web.urls import canonical_url
 
 ListingKind = Literal["feed", "sitemap", "sitemap_index", "html", "other"]
@@ -108,7 +109,6 @@ _CDATA = re.compile(r"<!\[CDATA\[.*?\]\]>", re.DOTALL)
 _FEED_ROOTS = {"rss", "RDF", "feed"}
 _HTML_ROOTS = {"html", "head", "body"}
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json")
-_HTML_TYPES = ("text/html", "application/xhtml+xml")
 _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/", re.IGNORECASE)
 
 
@@ -136,10 +136,6 @@ def _refuse_entities(text: str, url: str) -> None:
         raise ListingError(RejectReason.PARSE_ERROR, f"{url}: XML declares entities (<!ENTITY), refused unparsed")
 
 
-def _media_type(content_type: str) -> str:
-    return content_type.split(";")[0].strip().lower()
-
-
 # --- the public entry point ------------------------------------------------------------------
 
 
@@ -151,7 +147,7 @@ def read_listing(body: bytes, url: str, content_type: str = "", max_bytes: int =
         raise ListingError(RejectReason.TOO_LARGE, f"{url}: body of {len(body)} bytes is over {max_bytes}")
     data = _gunzip(body, max_bytes, url) if body[:2] == _GZIP_MAGIC else body
     text = _sniff_text(data)
-    media = _media_type(content_type)
+    media = media_type(content_type)
     start = _LEADING_SPACE.match(text).end()  # an offset, not a stripped copy of a body that may be large
     if text.startswith(("{", "["), start):
         return _read_json(data, text[start : start + 4096], url, media)
@@ -163,7 +159,7 @@ def read_listing(body: bytes, url: str, content_type: str = "", max_bytes: int =
         if root == "sitemapindex":
             return _read_sitemap(data, url, index=True)
         return _read_feed(data, url, content_type)
-    if root in _HTML_ROOTS or (root is not None and media in _HTML_TYPES) or text[start : start + 14].lower() == "<!doctype html":
+    if root in _HTML_ROOTS or (root is not None and media in HTML_TYPES) or text[start : start + 14].lower() == "<!doctype html":
         return Listing(kind="html")
     if root is None and media in _FEED_TYPES:
         raise ListingError(RejectReason.PARSE_ERROR, f"{url}: served as {media} but holds no feed markup")

@@ -9,6 +9,13 @@ from datetime import datetime
 
 from tasks.records import RejectReason
 
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def media_type(content_type: str | None) -> str:
+    """ "text/html; charset=utf-8" -> "text/html"; "" for none."""
+    return (content_type or "").split(";")[0].strip().lower()
+
 
 @dataclass(frozen=True)
 class Response:
@@ -31,7 +38,7 @@ class Response:
     @property
     def content_type(self) -> str:
         """The media type alone, lower case ("text/html"), "" when the server sent none."""
-        return (self.header("content-type") or "").split(";")[0].strip().lower()
+        return media_type(self.header("content-type"))
 
 
 @dataclass(frozen=True)

@@ -101,9 +101,6 @@ class RobotsCache:
                 self._rules[origin] = rules
             return rules
 
-    def allowed(self, url: str, user_agent: str | None = None) -> bool:
-        return self.rules(url).allowed(url, user_agent or self.user_agent)
-
     def crawl_delay(self, host: str) -> float | None:
         """The Crawl-delay for our user agent on the origin of `host` (a URL or origin)."""
         return self.rules(host).crawl_delay(self.user_agent)

@@ -8,13 +8,13 @@ its items again, and a finished run's items are never fetched again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.dataset.staging import table_files
 from tasks.web.items import ListedItem
 
 FETCHED_TABLE = "fetched"
@@ -52,11 +52,6 @@ FEEDS_SCHEMA = pa.schema(
 Validators = dict[str, tuple[str | None, str | None]]  # feed URL -> (ETag, Last-Modified)
 
 
-def _files(folder: Path) -> Iterator[Path]:
-    if folder.is_dir():
-        yield from sorted(p for p in folder.rglob("*.parquet") if not p.name.startswith((".", "_")))
-
-
 def guid_key(source: str, guid: str) -> str:
     """A guid means something only within its feed's source (feeds number their items alike)."""
     return f"guid:{source}:{guid}"
@@ -74,7 +69,7 @@ class FetchState:
     def load(cls, output_root: str | Path) -> FetchState:
         state = cls()
         root = Path(output_root)
-        for path in _files(root / FETCHED_TABLE):
+        for path in table_files(root / FETCHED_TABLE):
             columns = ("source", "url", "canonical_url", "guid", "run_id")
             table = pq.read_table(path, columns=list(columns))
             for source, url, canonical, guid, run_id in zip(*(table.column(c).to_pylist() for c in columns)):
@@ -82,7 +77,7 @@ class FetchState:
                     if key:
                         state.taken.setdefault(key, run_id)
         checked: dict[str, object] = {}
-        for path in _files(root / FEEDS_TABLE):
+        for path in table_files(root / FEEDS_TABLE):
             for row in pq.read_table(path).to_pylist():
                 if row["url"] not in checked or row["checked_at"] >= checked[row["url"]]:
                     checked[row["url"]] = row["checked_at"]

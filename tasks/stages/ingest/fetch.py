@@ -25,12 +25,11 @@ from tasks.web.archive import WarcArchive
 from tasks.web.discovery import canonical_link
 from tasks.web.http import decode_html, status_failure
 from tasks.web.items import ListedItem
-from tasks.web.responses import FetchFailure, Response
+from tasks.web.responses import HTML_TYPES, FetchFailure, Response
 from tasks.web.sessions import client_for, take_prefetched
 from tasks.web.state import FETCHED_SCHEMA, FETCHED_TABLE
 
 ARCHIVE_TABLE = "archive"
-_HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 @dataclass
@@ -65,7 +64,7 @@ def kept_archive(archive: WarcArchive | None, target: Path) -> str | None:
 
 def _is_html(response: Response) -> bool:
     kind = response.content_type
-    return kind in _HTML_TYPES or (not kind and response.body.lstrip()[:1] == b"<")
+    return kind in HTML_TYPES or (not kind and response.body.lstrip()[:1] == b"<")
 
 
 def _row(item: ListedItem, outcome: str, response: Response | None = None, archived: str | None = None, canonical: str | None = None) -> dict[str, Any]:

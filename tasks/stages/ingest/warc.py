@@ -42,8 +42,8 @@ from tasks.records import RejectReason
 from tasks.stages.ingest.common import Item, _reject
 from tasks.stages.ingest.html import html_document
 from tasks.web.http import decode_body
+from tasks.web.responses import HTML_TYPES, media_type
 
-HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _READ_SIZE = 1 << 16
 _SNIFF_BYTES = 4096  # where a <meta charset> or a doctype must be (the HTML spec looks at 1024)
 _HTML_START = re.compile(rb"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE | re.DOTALL)
@@ -112,10 +112,6 @@ class _Window:
         return (self.after is None or moment >= self.after) and (self.before is None or moment < self.before)
 
 
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";")[0].strip().lower()
-
-
 def _open(raw: IO[bytes]) -> IO[bytes] | _Gunzip:
     head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
     return _Gunzip(raw) if head == b"\x1f\x8b" else raw
@@ -177,7 +173,7 @@ def _response(record: ArcWarcRecord, origin: str, window: _Window, limit: int) -
         return _reject(origin, RejectReason.HTTP_STATUS, f"{uri}: HTTP status {status}")
     content_type = http.get_header("Content-Type")
     # Common Crawl records the type it detected; a page sent without a type may still be HTML.
-    declared = _media_type(content_type) or _media_type(headers.get_header("WARC-Identified-Payload-Type"))
+    declared = media_type(content_type) or media_type(headers.get_header("WARC-Identified-Payload-Type"))
     if declared and declared not in HTML_TYPES:
         return _reject(origin, RejectReason.NOT_ARTICLE, f"{uri}: content type {declared}")
     stream = _payload(record)
