@@ -19,10 +19,11 @@ from tasks.dataset.shard_cache import CACHE_DIR, finished_entries
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_cli_run(inputs: Path, output: Path, prefect_home: Path, *settings: str) -> subprocess.Popen:
-    """`newsflow run --input inputs --output output [--set ...]`, started, not awaited."""
+def start_cli_run(inputs: Path, output: Path, prefect_home: Path, *settings: str, api_url: str | None = None) -> subprocess.Popen:
+    """`newsflow run --input inputs --output output [--set ...]`, started, not awaited; against
+    the Prefect API at `api_url` when given, else its own ephemeral one."""
     prefect_home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PREFECT_HOME": str(prefect_home)}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PREFECT_HOME": str(prefect_home), **({"PREFECT_API_URL": api_url} if api_url else {})}
     command = [sys.executable, "-m", "flows.cli", "run", "--input", str(inputs), "--output", str(output), *(a for s in settings for a in ("--set", s))]
     log = log_path(prefect_home).open("w")
     return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
