@@ -21,6 +21,7 @@ from stance_cost import ROOT, cleaned_documents
 from tasks.arrow import column_vectors
 from tasks.config import PipelineConfig, load_config
 from tasks.stages.encode import encode_documents
+from tasks.stages.entities import entities_shard
 from tasks.stages.sentiment import classify_sentiment, sentence_probabilities
 from tasks.stages.stance import classify_stances, mention_probabilities
 
@@ -32,7 +33,7 @@ WAYS = {
 
 
 def labels_of(documents: pa.Table, config: PipelineConfig) -> tuple[np.ndarray, list[str], list[str]]:
-    sentences, mentions = encode_documents(documents, config)
+    sentences, mentions = encode_documents(documents, config, entities_shard(documents, config).parts["mentions"])
     _, per_document = classify_sentiment(sentences, *sentence_probabilities(sentences, config))
     probs, labels = mention_probabilities(sentences, mentions, config)
     stances = classify_stances(sentences, mentions, probs, labels)

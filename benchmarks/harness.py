@@ -43,6 +43,7 @@ from typing import Any
 
 import pandas as pd
 import psutil
+import pyarrow as pa
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -170,12 +171,18 @@ def pipeline_sentences(output: Path) -> Sentences:
 
 def run_encoder_alone(sentences: Sentences, config: PipelineConfig) -> dict[str, Any]:
     """The pipeline's own encode call (batching, precision, tuned head) over one batch of
-    every sentence, as the encode stage does per shard; model loading not timed."""
+    every sentence and the mentions the entities stage chose, as the encode stage does per
+    shard; model loading and finding the mentions not timed."""
     from tasks.stages.encode import pipeline_encoder, sentences_to_encode, tuned_stance_head
+    from tasks.stages.entities import entities_shard
 
     encoder = pipeline_encoder(config)
     tuned = tuned_stance_head(config.stance.head, encoder) if config.stance.kind == "head" else None
-    batch = sentences_to_encode(((doc_id, 0, text) for doc_id, text in zip(sentences.doc_ids, sentences.texts)), config)
+    by_document: dict[str, list[str]] = {}
+    for doc_id, text in zip(sentences.doc_ids, sentences.texts):
+        by_document.setdefault(doc_id, []).append(text)
+    documents = pa.table({"doc_id": list(by_document), "sentences": list(by_document.values())})
+    batch = sentences_to_encode(documents, entities_shard(documents, config).parts["mentions"])
     encoder.encode(batch.texts[:64], [], None)  # warm-up
     seconds, _ = timed(lambda: encoder.encode(batch.texts, batch.spans, tuned))
     return rates(seconds, sentences) | {"precision": encoder.precision, "mentions": len(batch.spans)}

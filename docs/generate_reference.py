@@ -243,7 +243,7 @@ config error: configs/default.toml: summary.sentences: Input should be greater t
 where the embedded default leaves a key out). **Changes results** says whether the key
 changes what a result row holds. The keys that do, together with the models' weights
 (sha256) and the code of the analysis, make up the analysis key `analysis_sha256` that
-every row of `documents`, `stances` and `sentences` carries: change one of them and the
+every row of `documents`, `stances`, `entities`, `mentions` and `sentences` carries: change one of them and the
 next run with `--reanalyze` adds new rows under a new key beside the old ones. The keys
 marked *no* change only where, how or how fast a run goes (paths, shard sizes, threads,
 the runner, batch sizes, schedules), never a row, and are not part of the key. See

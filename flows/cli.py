@@ -259,7 +259,8 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         return
     columns = [("class", "class"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"), ("support", "support")]
     rows = [{"class": label, **{k: s[k] for k in ("precision", "recall", "f1", "support")}} for label, s in metrics["per_class"].items()]
-    rows += [{"class": "macro-F1", "f1": metrics["macro_f1"]}, {"class": "accuracy", "f1": metrics["accuracy"]}]
+    if metrics["task"] != "entities":
+        rows += [{"class": "macro-F1", "f1": metrics["macro_f1"]}, {"class": "accuracy", "f1": metrics["accuracy"]}]
     three = lambda v: "" if v is None else f"{v:.3f}"  # noqa: E731
     print_listing(title, columns, rows, shown={"precision": three, "recall": three, "f1": three})
 
@@ -270,6 +271,15 @@ def evaluate_stance_command(
 ) -> None:
     """Stance toward each row's mention, NewsMTSC format (mention, polarity -1/0/1, from, to, sentence)."""
     run_evaluation("stance", data, config, settings, as_json, {})
+
+
+@evaluate_app.command("entities")
+def evaluate_entities_command(
+    data: Path = DATA_OPTION, config: Path | None = CONFIG_OPTION, settings: list[str] = SET_OPTION, as_json: bool = JSON_OPTION
+) -> None:
+    """Precision and recall of the entities found: against labelled spans (JSONL/CSV/Parquet rows
+    with text and entities [{start, end, type}]), or recall of a NewsMTSC file's proper-name mentions."""
+    run_evaluation("entities", data, config, settings, as_json, {})
 
 
 @evaluate_app.command("sentiment")
@@ -540,6 +550,8 @@ def print_run_summary(summary: dict[str, Any]) -> None:
         )
     tables = RunTables.read(record.outputs)
     table.add_row("sentiment", ", ".join(f"{k} {v}" for k, v in tables.sentiment_counts().items()) or "-")
+    for row in tables.top_entities(limit=5):
+        table.add_row(f"  {row['name']} ({row['type']})", f"{row['mentions']} mentions in {row['documents']} documents; {row['stances']}")
     for row in tables.top_stances(limit=5):
         table.add_row(f"  {row['label']} {row['target']}", f"{row['confidence']:.2f}  {row['title'] or row['doc_id'][:12]}")
     table.add_row("output", f"{record.config['output']['root']}: {', '.join(sorted({o['table'] for o in record.outputs}))}")

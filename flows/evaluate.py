@@ -20,10 +20,11 @@ from tasks.dataset.output import RunContext, write_table
 from tasks.dataset.run_record import now_utc
 from tasks.dataset.staging import file_sha256
 from tasks.evaluation.classifiers import evaluate_sentiment, evaluate_stance
+from tasks.evaluation.entities import evaluate_entities
 from tasks.evaluation.summaries import evaluate_summaries
 from tasks.versions import code_version
 
-Kind = Literal["stance", "sentiment", "summary"]
+Kind = Literal["stance", "sentiment", "summary", "entities"]
 
 
 @task(name="measure", cache_policy=NO_CACHE, persist_result=False)
@@ -31,6 +32,8 @@ def measure(kind: Kind, data: str, config: PipelineConfig, columns: dict[str, st
     """(metrics, one row per example: gold, prediction, per-article scores) for one kind."""
     if kind == "stance":
         return evaluate_stance(Path(data), config)
+    if kind == "entities":
+        return evaluate_entities(Path(data), config)
     if kind == "sentiment":
         return evaluate_sentiment(Path(data), config, columns["text"], columns["label"])
     metrics = evaluate_summaries(Path(data), config, columns["article"], columns["reference"])
@@ -42,6 +45,8 @@ def headline_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     if metrics["task"] == "summary":
         return [{"method": name, **{k: metrics[name][k] for k in ("rouge1", "rouge2", "rougeLsum")}, "n": metrics["n"]} for name in ("pipeline", "lead3")]
     rows = [{"class": label, **scores} for label, scores in metrics["per_class"].items()]
+    if metrics["task"] == "entities":
+        return rows
     return [*rows, {"class": "macro", "f1": metrics["macro_f1"], "accuracy": metrics["accuracy"], "support": metrics["n"]}]
 
 

@@ -27,23 +27,30 @@ def _read(outputs: list[dict[str, Any]], table: str, columns: list[str]) -> pa.T
 
 @dataclass
 class RunTables:
-    """What the reports need of a run's outputs, read once: its documents and its stances."""
+    """What the reports need of a run's outputs, read once: its documents, stances and entities."""
 
     documents: list[dict[str, Any]]  # doc_id, title, summary, sentiment
     stances: list[dict[str, Any]]  # non-neutral, most confident first, with the document's title
+    entities: list[dict[str, Any]]  # one per entity_id: most mentioned first, with its stances
 
     @classmethod
     def read(cls, outputs: list[dict[str, Any]]) -> RunTables:
         documents = _read(outputs, "documents", ["doc_id", "title", "summary", "sentiment"])
-        stances = _read(outputs, "stances", ["doc_id", "target", "label", "confidence", "evidence"])
+        stances = _read(outputs, "stances", ["doc_id", "entity_id", "target", "label", "confidence", "evidence"])
+        entities = _read(outputs, "entities", ["doc_id", "entity_id", "name", "type", "n_mentions"])
         doc_rows = documents.to_pylist() if documents is not None else []
+        stance_rows = stances.to_pylist() if stances is not None else []
         titles = {d["doc_id"]: d["title"] for d in doc_rows}
-        polar = [{**r, "title": titles.get(r["doc_id"])} for r in (stances.to_pylist() if stances is not None else []) if r["label"] != "neutral"]
+        polar = [{**r, "title": titles.get(r["doc_id"])} for r in stance_rows if r["label"] != "neutral"]
         polar.sort(key=lambda r: r["confidence"], reverse=True)
-        return cls(doc_rows, polar)
+        return cls(doc_rows, polar, entity_summary(entities.to_pylist() if entities is not None else [], stance_rows))
 
     def sentiment_counts(self) -> dict[str, int]:
         return dict(Counter(d["sentiment"] for d in self.documents).most_common())
+
+    def top_entities(self, limit: int) -> list[dict[str, Any]]:
+        """The run's most mentioned entities, with their stances and strongest evidence."""
+        return self.entities[:limit]
 
     def top_stances(self, limit: int) -> list[dict[str, Any]]:
         """The most confident non-neutral stances of the run, with the document's title and the evidence."""
@@ -63,6 +70,32 @@ class RunTables:
             }
             for d in self.documents[:limit]
         ]
+
+
+def entity_summary(entities: list[dict[str, Any]], stances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per entity_id across the run: name, type, documents, mentions, stance labels counted,
+    and the evidence of its most confident non-neutral stance; most mentioned first."""
+    summary: dict[str, dict[str, Any]] = {}
+    for e in entities:
+        row = summary.setdefault(
+            e["entity_id"], {"name": e["name"], "type": e["type"], "documents": 0, "mentions": 0, "stances": Counter(), "evidence": "", "best": 0.0}
+        )
+        row["documents"] += 1
+        row["mentions"] += e["n_mentions"]
+    for s in stances:
+        row = summary.get(s["entity_id"])
+        if row is None:
+            continue
+        row["stances"][s["label"]] += 1
+        if s["label"] != "neutral" and s["confidence"] > row["best"]:
+            row["best"], row["evidence"] = s["confidence"], f"{s['label']}: {s['evidence']}"
+    rows = sorted(summary.values(), key=lambda r: (-r["mentions"], -r["documents"], r["name"]))
+    return [{**{k: v for k, v in r.items() if k != "best"}, "stances": stance_counts(r["stances"])} for r in rows]
+
+
+def stance_counts(counts: Counter) -> str:
+    """ "favor 2, against 1" in a fixed order; "-" when none was judged."""
+    return ", ".join(f"{label} {counts[label]}" for label in ("favor", "against", "neutral") if counts[label]) or "-"
 
 
 def run_report_markdown(record: RunRecord, tables: RunTables | None = None) -> str:
@@ -96,6 +129,16 @@ def run_report_markdown(record: RunRecord, tables: RunTables | None = None) -> s
     counts = tables.sentiment_counts()
     if counts:
         lines += ["## Sentiment", "", ", ".join(f"{label} {n}" for label, n in counts.items()), ""]
+    entities = tables.top_entities(limit=10)
+    if entities:
+        lines += [
+            "## Most mentioned entities",
+            "",
+            "| entity | type | documents | mentions | stances | strongest evidence |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [f"| {r['name']} | {r['type']} | {r['documents']} | {r['mentions']} | {r['stances']} | {r['evidence'] or '-'} |" for r in entities]
+        lines += [""]
     stances = tables.top_stances(limit=8)
     if stances:
         lines += ["## Strongest stances", "", "| stance | confidence | document | evidence |", "| --- | --- | --- | --- |"]

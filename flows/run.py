@@ -24,7 +24,7 @@ from tasks.dataset.recovery import process_identity, recover_abandoned_runs
 from tasks.dataset.rejected import collect_rejected, count_reasons
 from tasks.dataset.run_record import RunRecord, now_utc, output_files, write_run_record
 from tasks.dataset.shard_cache import CACHE_DIR, ShardCache, prune_stale_entries
-from tasks.dataset.staging import remove_staging, staging_root
+from tasks.dataset.staging import part_rows, remove_staging, staging_root
 from tasks.records import Rejection, ShardRef
 from tasks.versions import code_version, library_versions
 
@@ -190,7 +190,13 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
         n_read=accounting["read"],
         n_kept=commit.kept,
         n_rejected=rejected.num_rows,
-        counts={"files": len(run.files), "read": accounting["read"], **{stage: sum(r.rows for r in refs) for stage, refs in stages.items()}},
+        counts={
+            "files": len(run.files),
+            "read": accounting["read"],
+            **{stage: sum(r.rows for r in refs) for stage, refs in stages.items()},
+            # documents naming more entities than entities.max_per_document: their least mentioned were left out
+            "documents_over_entity_cap": sum(part_rows(r, "capped") for r in stage_refs.get("entities", [])),
+        },
         rejected_by_reason=count_reasons(rejected),
         accounting=accounting,
         cache=cache_counts(stage_refs),

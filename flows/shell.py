@@ -12,7 +12,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.stages import JOINED, SOURCE, STAGE_BY_NAME, STAGES, Stage, declared_result_settings, stage_settings
+from flows.stages import JOINED, SOURCE, STAGE_BY_NAME, STAGES, WRITTEN, Stage, declared_result_settings, stage_settings
 from tasks.config import PipelineConfig
 from tasks.dataset.deduplicate import deduplicate_shard
 from tasks.dataset.output import RunContext, write_shard_outputs
@@ -60,8 +60,7 @@ def deduplicate_step(inputs: list[ShardRef], job: ShardJob, earlier: list[ShardR
 
 
 def write_step(inputs: list[ShardRef], job: ShardJob, earlier: list[ShardRef]) -> ShardRef:
-    declared = STAGE_BY_NAME["write"].inputs[len(JOINED) :]
-    whole = {STAGE_BY_NAME[i.stage].writes: ref for i, ref in zip(declared, inputs[len(JOINED) :])}
+    whole = {table: (ref, i.part) for (table, i), ref in zip(WRITTEN, inputs[len(JOINED) :])}
     return write_shard_outputs(*inputs[: len(JOINED)], whole, job.context)
 
 

@@ -18,6 +18,7 @@ from tasks.config import PipelineConfig, changes_results, result_settings
 from tasks.records import StageOutput
 from tasks.stages.clean import clean_records
 from tasks.stages.encode import encode_shard
+from tasks.stages.entities import entities_shard
 from tasks.stages.sentiment import sentiment_shard
 from tasks.stages.stance import stance_shard
 from tasks.stages.summarize import summarize_shard
@@ -43,7 +44,7 @@ class Stage:
     cached: bool = False  # its results go through the shard cache, keyed by its first input and the settings above that change results
     uses_models: bool = True  # whether the models' weights are part of its cache key
     reads_earlier_shards: bool = False  # it also reads its first input of every earlier shard of the run
-    writes: str | None = None  # the output table its main table becomes as it is (rows keyed by doc_id)
+    writes: tuple[tuple[str, str | None], ...] = ()  # (output table, part: None for its main table) it becomes as it is (rows keyed by doc_id)
 
     @property
     def upstream(self) -> tuple[str, ...]:
@@ -57,10 +58,19 @@ STAGES: tuple[Stage, ...] = (
     Stage("clean", clean_records, (Input(SOURCE),), ("clean",), cached=True, uses_models=False),
     Stage("deduplicate", None, (Input("clean"),), reads_earlier_shards=True),
     Stage(
+        "entities",
+        entities_shard,
+        (Input("deduplicate", ("doc_id", "sentences")),),
+        ("entities", "stance.targets", "stance.min_mentions"),
+        cached=True,
+        writes=(("entities", None),),
+    ),
+    # Encode pools the mentions the entities stage chose, so its key covers what chose them.
+    Stage(
         "encode",
         encode_shard,
-        (Input("deduplicate", ("doc_id", "sentences")),),
-        ("encoder", "stance.kind", "stance.head", "stance.targets", "runtime"),
+        (Input("deduplicate", ("doc_id", "sentences")), Input("entities", part="mentions")),
+        ("encoder", "stance.kind", "stance.head", "stance.targets", "stance.min_mentions", "entities", "runtime"),
         cached=True,
     ),
     Stage("summarize", summarize_shard, (Input("encode", ("doc_id", "text", "embedding")),), ("summary", "runtime"), cached=True),
@@ -69,15 +79,16 @@ STAGES: tuple[Stage, ...] = (
         "stance",
         stance_shard,
         (Input("encode", SENTENCE_COLUMNS), Input("encode", part="mentions")),
-        ("stance", "encoder.max_length", "runtime"),
+        ("stance", "entities", "encoder.max_length", "runtime"),
         cached=True,
-        writes="stances",
+        writes=(("stances", None), ("mentions", "mentions")),
     ),
 )
 # The write stage joins the per-document and per-sentence results into `documents` and
 # `sentences`, and stages each table a stage `writes` as it is.
 JOINED = (Input("deduplicate"), Input("encode"), Input("summarize"), Input("sentiment"))
-STAGES += (Stage("write", None, (*JOINED, *(Input(stage.name) for stage in STAGES if stage.writes))),)
+WRITTEN = tuple((table, Input(stage.name, part=part)) for stage in STAGES for table, part in stage.writes)  # output table -> what it is
+STAGES += (Stage("write", None, (*JOINED, *(i for _, i in WRITTEN))),)
 STAGE_BY_NAME: dict[str, Stage] = {stage.name: stage for stage in STAGES}
 CACHED_STAGES = tuple(stage.name for stage in STAGES if stage.cached)
 

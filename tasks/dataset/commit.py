@@ -1,7 +1,7 @@
 """Committing a run's outputs: the shard files a run staged beside the dataset move into
 it only when the run has finished every shard, under a lock on the output root.
 
-So a run that is killed or fails adds nothing to `documents`, `stances` or `sentences`
+So a run that is killed or fails adds nothing to `documents`, `stances`, `entities`, `mentions` or `sentences`
 (its finished shards wait in the shard cache for the next run), and two runs that commit
 over overlapping inputs cannot both add the same document: the second finds it there and
 rejects its copy as a duplicate. Each file moves by rename, so readers see whole files."""

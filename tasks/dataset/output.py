@@ -71,10 +71,10 @@ def write_table(context: RunContext, name: str, part: str, table: pa.Table, stag
 
 
 def write_shard_outputs(
-    clean: ShardRef, encoded: ShardRef, summaries: ShardRef, sentiment: ShardRef, whole: dict[str, ShardRef], context: RunContext
+    clean: ShardRef, encoded: ShardRef, summaries: ShardRef, sentiment: ShardRef, whole: dict[str, tuple[ShardRef, str | None]], context: RunContext
 ) -> ShardRef:
     """Stage a shard's output tables: the joined ones, then each `whole` table (output name
-    -> the shard whose main table it is). Every table keeps each document's rows, by doc_id."""
+    -> the shard and part it is). Every table keeps each document's rows, by doc_id."""
     started = time.perf_counter()
     part = f"{clean.index:05d}"
     tables = joined_tables(
@@ -84,7 +84,7 @@ def write_shard_outputs(
         read_shard(encoded, ["doc_id", "sentence_index", "text"]) if context.write_sentences else None,
         read_shard(sentiment, part="sentences") if context.write_sentences else None,
     )
-    tables.update({name: read_shard(ref) for name, ref in whole.items()})
+    tables.update({name: read_shard(ref, part=part) for name, (ref, part) in whole.items()})
     order = ["documents", *whole, "sentences"]  # documents first: commit reads it to decide what a run adds
     written = {name: write_table(context, name, part, tables[name], staged=True, result=True) for name in order if name in tables}
     return ShardRef(

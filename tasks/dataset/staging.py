@@ -111,3 +111,8 @@ def write_records_shard(
 
 def read_shard(ref: ShardRef, columns: list[str] | None = None, part: str | None = None) -> pa.Table:
     return pq.read_table(ref.parts[part] if part else ref.path, columns=columns)
+
+
+def part_rows(ref: ShardRef, part: str) -> int:
+    """Rows of one further table of a shard, from its footer (0 when the shard has none)."""
+    return pq.read_metadata(ref.parts[part]).num_rows if part in ref.parts else 0

@@ -50,7 +50,20 @@ def evaluate_stance(data: Path, config: PipelineConfig) -> tuple[dict, pd.DataFr
     for k, row in enumerate(rows):
         # One "document" per row: the row's mention is its only target, exactly as labelled.
         sentence = batch.add_sentence(f"row-{k}", 0, row["sentence"])
-        batch.add_mention(sentence, row["mention"], row["sentence"][row["from"] : row["to"]], row["from"], row["to"])
+        surface = row["sentence"][row["from"] : row["to"]]
+        batch.add_mention(
+            sentence,
+            {
+                "doc_id": f"row-{k}",
+                "sentence_index": 0,
+                "entity_id": "",
+                "target": row["mention"],
+                "type": "",
+                "surface": surface,
+                "start": row["from"],
+                "end": row["to"],
+            },
+        )
     sentences, mentions = encode_sentences(batch, config)
     probs, labels = mention_probabilities(sentences, mentions, config)
     stances = classify_stances(sentences, mentions, probs, labels).to_pandas().set_index("doc_id").loc[[f"row-{k}" for k in range(len(rows))]]

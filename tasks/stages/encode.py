@@ -1,10 +1,9 @@
 """Encode stage: one transformer pass over every sentence of a shard, plus pooled token
-states over each target mention. Every head reads what this stage writes."""
+states over each mention the entities stage chose. Every head reads what this stage writes."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -16,7 +15,7 @@ from tasks.models.heads import head_kind
 from tasks.models.tuned_stance import KIND as TUNED_KIND
 from tasks.models.tuned_stance import TunedStanceHead, load_tuned_stance_head
 from tasks.records import StageOutput
-from tasks.stages.targets import TargetMatcher
+from tasks.stages.entities.stage import MENTIONS_SCHEMA
 
 STANCE_PROBS = "stance_probs"  # mentions column a tuned stance head fills during this stage
 _TUNED_HEADS: dict[tuple[str, int], TunedStanceHead] = {}
@@ -49,6 +48,9 @@ def preload_models(config: PipelineConfig) -> None:
     so loading overlaps other start-up work. A model that fails to load is left for the
     run itself to report."""
     try:
+        from tasks.stages.entities.recognise import ner_pipeline
+
+        ner_pipeline(config.entities.model)
         encoder = pipeline_encoder(config)
         if config.stance.kind == "head":
             tuned_stance_head(config.stance.head, encoder)
@@ -58,7 +60,7 @@ def preload_models(config: PipelineConfig) -> None:
 
 @dataclass
 class SentencesToEncode:
-    """Sentences (grouped by document) and the target mentions found in them."""
+    """Sentences (grouped by document) and the mentions to judge in them."""
 
     doc_ids: list[str] = field(default_factory=list)
     indexes: list[int] = field(default_factory=list)
@@ -72,13 +74,14 @@ class SentencesToEncode:
         self.texts.append(text)
         return len(self.texts) - 1
 
-    def add_mention(self, row: int, target: str, surface: str, start: int, end: int) -> None:
-        self.spans.append(Span(row, start, end))
-        for key, value in zip(MENTION_KEYS, (self.doc_ids[row], self.indexes[row], target, surface, start, end)):
-            self.mentions[key].append(value)
+    def add_mention(self, row: int, mention: dict) -> None:
+        self.spans.append(Span(row, mention["start"], mention["end"]))
+        for key in MENTION_KEYS:
+            self.mentions[key].append(mention[key])
 
 
-MENTION_KEYS = ("doc_id", "sentence_index", "target", "surface", "start", "end")
+MENTION_KEYS = ("doc_id", "sentence_index", "entity_id", "target", "type", "surface", "start", "end")
+MENTION_TYPES = {"sentence_index": pa.int32(), "start": pa.int32(), "end": pa.int32()}  # the rest are strings
 
 
 def encode_sentences(batch: SentencesToEncode, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
@@ -99,12 +102,7 @@ def encode_sentences(batch: SentencesToEncode, config: PipelineConfig) -> tuple[
     )
     m = batch.mentions
     mention_columns = {
-        "doc_id": pa.array(m["doc_id"], pa.string()),
-        "sentence_index": pa.array(m["sentence_index"], pa.int32()),
-        "target": pa.array(m["target"], pa.string()),
-        "surface": pa.array(m["surface"], pa.string()),
-        "start": pa.array(m["start"], pa.int32()),
-        "end": pa.array(m["end"], pa.int32()),
+        **{key: pa.array(m[key], MENTION_TYPES.get(key, pa.string())) for key in MENTION_KEYS},
         "span_embedding": vector_column(encoded.span_vectors),
         "window_embedding": vector_column(encoded.window_vectors),
     }
@@ -113,29 +111,26 @@ def encode_sentences(batch: SentencesToEncode, config: PipelineConfig) -> tuple[
     return sentences_table, pa.table(mention_columns)
 
 
-def sentences_to_encode(rows: Iterable[tuple[str, int, str]], config: PipelineConfig) -> SentencesToEncode:
-    """(doc_id, sentence_index, text) rows with the configured targets' mentions found."""
-    matcher = TargetMatcher(config.stance.targets)
+def sentences_to_encode(documents: pa.Table, mentions: pa.Table) -> SentencesToEncode:
+    """Every sentence of the documents (doc_id, sentences), with the mentions to judge in them."""
     batch = SentencesToEncode()
-    for doc_id, index, sentence in rows:
-        row = batch.add_sentence(doc_id, index, sentence)
-        for mention in matcher.find(sentence):
-            batch.add_mention(row, mention.target, mention.surface, mention.start, mention.end)
+    row_of: dict[tuple[str, int], int] = {}
+    for doc_id, sentences in zip(documents.column("doc_id").to_pylist(), documents.column("sentences").to_pylist()):
+        for index, sentence in enumerate(sentences):
+            row_of[(doc_id, index)] = batch.add_sentence(doc_id, index, sentence)
+    for mention in mentions.to_pylist():
+        batch.add_mention(row_of[(mention["doc_id"], mention["sentence_index"])], mention)
     return batch
 
 
-def encode_documents(documents: pa.Table, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
-    """The sentences and the configured targets' mentions of the given documents, encoded."""
-    rows = (
-        (doc_id, index, sentence)
-        for doc_id, sentences in zip(documents.column("doc_id").to_pylist(), documents.column("sentences").to_pylist())
-        for index, sentence in enumerate(sentences)
-    )
-    return encode_sentences(sentences_to_encode(rows, config), config)
+def encode_documents(documents: pa.Table, config: PipelineConfig, mentions: pa.Table | None = None) -> tuple[pa.Table, pa.Table]:
+    """The sentences of the documents (doc_id, sentences) and the given mentions, encoded."""
+    return encode_sentences(sentences_to_encode(documents, mentions if mentions is not None else MENTIONS_SCHEMA.empty_table()), config)
 
 
-def encode_shard(documents: pa.Table, config: PipelineConfig) -> StageOutput:
-    """The encode stage over a shard's documents (doc_id, sentences): sentences with their
-    embeddings, and the `mentions` part the stance stage reads."""
-    sentences, mentions = encode_documents(documents, config)
-    return StageOutput(sentences, parts={"mentions": mentions})
+def encode_shard(documents: pa.Table, mentions: pa.Table, config: PipelineConfig) -> StageOutput:
+    """The encode stage over a shard's documents (doc_id, sentences) and the mentions the
+    entities stage chose: sentences with their embeddings, and the `mentions` part the
+    stance stage reads."""
+    sentences, encoded_mentions = encode_documents(documents, config, mentions)
+    return StageOutput(sentences, parts={"mentions": encoded_mentions})

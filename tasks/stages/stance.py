@@ -1,5 +1,5 @@
-"""Stance stage: a stance probability for each target mention, then one stance per
-document and target from all its mentions, with the sentence that shows it best.
+"""Stance stage: a stance probability for each mention the entities stage chose, then one
+stance per document and entity from all its mentions, with the sentence that shows it best.
 
 A linear head reads the mention's pooled encoder features here; a tuned head has
 already run inside the encoder pass (it shares its lower layers) and left its
@@ -49,7 +49,9 @@ def stances_schema(labels: list[str]) -> pa.Schema:
     return pa.schema(
         [
             ("doc_id", pa.string()),
+            ("entity_id", pa.string()),
             ("target", pa.string()),
+            ("type", pa.string()),
             ("label", pa.string()),
             ("confidence", pa.float32()),
             ("n_mentions", pa.int32()),
@@ -58,6 +60,28 @@ def stances_schema(labels: list[str]) -> pa.Schema:
             *[(f"p_{label}", pa.float32()) for label in labels],
         ]
     )
+
+
+def mentions_schema(labels: list[str]) -> pa.Schema:
+    return pa.schema(
+        [
+            ("doc_id", pa.string()),
+            ("entity_id", pa.string()),
+            ("sentence_index", pa.int32()),
+            ("start", pa.int32()),
+            ("end", pa.int32()),
+            ("surface", pa.string()),
+            *[(f"p_{label}", pa.float32()) for label in labels],
+        ]
+    )
+
+
+def judged_mentions(mentions: pa.Table, probs: np.ndarray, labels: list[str]) -> pa.Table:
+    """The `mentions` output table: each mention with the probabilities behind its entity's stance."""
+    schema = mentions_schema(labels)
+    columns = [mentions.column(name).cast(schema.field(name).type) for name in schema.names[: -len(labels)]]
+    columns += [pa.array(probs[:, k] if len(probs) else [], pa.float32()) for k in range(len(labels))]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def mention_probabilities(sentences: pa.Table, mentions: pa.Table, config: PipelineConfig) -> tuple[np.ndarray, list[str]]:
@@ -80,24 +104,27 @@ def mention_probabilities(sentences: pa.Table, mentions: pa.Table, config: Pipel
 
 
 def classify_stances(sentences: pa.Table, mentions: pa.Table, probs: np.ndarray, labels: list[str]) -> pa.Table:
-    """One row per document and target mentioned in it, from per-mention probabilities."""
+    """One row per document and entity mentioned in it, from per-mention probabilities."""
     schema = stances_schema(labels)
     if not mentions.num_rows:
         return schema.empty_table()
     rows = sentence_rows(sentences, mentions)
     texts = sentences.column("text").to_pylist()
     indexes = mentions.column("sentence_index").to_pylist()
+    targets, types = mentions.column("target").to_pylist(), mentions.column("type").to_pylist()
     groups: dict[tuple[str, str], list[int]] = {}
-    for mention, key in enumerate(zip(mentions.column("doc_id").to_pylist(), mentions.column("target").to_pylist())):
+    for mention, key in enumerate(zip(mentions.column("doc_id").to_pylist(), mentions.column("entity_id").to_pylist())):
         groups.setdefault(key, []).append(mention)
     out = []
-    for (doc_id, target), group in groups.items():
+    for (doc_id, entity_id), group in groups.items():
         label, confidence, mean, best = document_stance(probs[group], labels)
         evidence = group[best]
         out.append(
             {
                 "doc_id": doc_id,
-                "target": target,
+                "entity_id": entity_id,
+                "target": targets[group[0]],
+                "type": types[group[0]],
                 "label": label,
                 "confidence": confidence,
                 "n_mentions": len(group),
@@ -110,6 +137,7 @@ def classify_stances(sentences: pa.Table, mentions: pa.Table, probs: np.ndarray,
 
 
 def stance_shard(sentences: pa.Table, mentions: pa.Table, config: PipelineConfig) -> StageOutput:
-    """The stance stage over a shard's encoded sentences and target mentions."""
+    """The stance stage over a shard's encoded sentences and mentions: the `stances` table,
+    and the `mentions` part with each mention's probabilities."""
     probs, labels = mention_probabilities(sentences, mentions, config)
-    return StageOutput(classify_stances(sentences, mentions, probs, labels))
+    return StageOutput(classify_stances(sentences, mentions, probs, labels), parts={"mentions": judged_mentions(mentions, probs, labels)})

@@ -1,6 +1,6 @@
 """Write stage: a shard's results joined into the per-document and per-sentence output
 tables (`documents`, and when asked `sentences`). Stages whose results are tables of their
-own (stance's `stances`) are written as they are. Writing is the dataset's job
+own (`stances`, `entities`, `mentions`) are written as they are. Writing is the dataset's job
 (tasks/dataset/output.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-RESULT_TABLES = ("documents", "stances", "sentences")  # hold each (doc_id, analysis) once across runs
+RESULT_TABLES = ("documents", "stances", "entities", "mentions", "sentences")  # hold each (doc_id, analysis) once across runs
 DOCUMENT_COLUMNS = ["doc_id", "origin", "source", "title", "authors", "published", "url", "wire", "field_sources", "language", "text"]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from flows.stages import STAGES, analysis_entry_modules, analysis_settings, declared_result_settings, stage_settings
+from flows.stages import STAGE_BY_NAME, STAGES, analysis_entry_modules, analysis_settings, declared_result_settings, stage_settings
 from tasks import config as config_module
 from tasks.analysis_key import analysis_code_digest, analysis_fingerprint, analysis_modules, package_root
 from tasks.config import changes_results, load_config
@@ -143,12 +143,21 @@ def test_a_stage_sees_only_the_settings_it_declares():
     assert "stance.templates" not in declared_result_settings(encode, config)
 
 
-def test_each_declared_stage_reads_declared_stages_and_cached_stages_read_one():
+def covers(settings: tuple[str, ...], path: str) -> bool:
+    return path in settings or path.partition(".")[0] in settings
+
+
+def test_each_declared_stage_reads_declared_stages_and_cached_stages_key_on_all_they_read():
+    """A cached stage is keyed by its first upstream shard and its settings: any other stage
+    it reads must be computed from that same shard with settings it declares too."""
     seen = {"ingest"}
     for stage in STAGES:
         assert set(stage.upstream) <= seen, f"{stage.name} reads a stage that has not run yet"
         if stage.cached:
-            assert len(stage.upstream) == 1, f"{stage.name}'s cache key names one upstream shard"
+            first = stage.upstream[0]
+            for other in (STAGE_BY_NAME[name] for name in stage.upstream[1:]):
+                assert other.upstream == (first,), f"{stage.name} reads {other.name}, which its cache key does not follow"
+                assert all(covers(stage.settings, path) for path in other.settings), f"{stage.name}'s key misses settings of {other.name}"
         for path in stage.settings:
             section, _, key = path.partition(".")
             assert section in type(load_config(None)).model_fields and (not key or key in type(getattr(load_config(None), section)).model_fields)

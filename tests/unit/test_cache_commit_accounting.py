@@ -53,7 +53,7 @@ def test_a_key_changes_with_content_settings_models_and_code(tmp_path):
     assert cache.key("clean", shard, CleanConfig(), uses_models=False) == replace(cache, models="m2").key("clean", shard, CleanConfig(), uses_models=False)
 
 
-def test_the_encode_key_follows_the_targets_not_the_nli_templates(tmp_path):
+def test_the_encode_key_follows_the_alias_table_and_targets_not_the_nli_templates(tmp_path):
     from flows.stages import STAGE_BY_NAME, declared_result_settings
     from tasks.config import load_config
 
@@ -66,8 +66,9 @@ def test_the_encode_key_follows_the_targets_not_the_nli_templates(tmp_path):
     key = cache.key("encode", shard, encode_settings(base))
     other_templates = load_config(None, {"stance.templates": {k: f"Here, {v}" for k, v in base.stance.templates.items()}})
     assert cache.key("encode", shard, encode_settings(other_templates)) == key
-    fewer_targets = load_config(None, {"stance.targets": [t.model_dump() for t in base.stance.targets[:1]]})
-    assert cache.key("encode", shard, encode_settings(fewer_targets)) != key
+    fewer_known = load_config(None, {"entities.known": [t.model_dump() for t in base.entities.known[:1]]})
+    assert cache.key("encode", shard, encode_settings(fewer_known)) != key
+    assert cache.key("encode", shard, encode_settings(load_config(None, {"stance.targets": "configured"}))) != key
     assert cache.key("encode", shard, encode_settings(load_config(None, {"encoder.max_length": 128}))) != key
 
 

@@ -9,8 +9,9 @@ from tasks.config import ConfigError, load_config, parse_override
 
 def test_embedded_default_loads_with_targets_and_aliases():
     config = load_config()
-    united_states = next(t for t in config.stance.targets if t.name == "United States")
-    assert {"U.S.", "US", "America", "Washington"} <= set(united_states.aliases)
+    united_states = next(t for t in config.entities.known if t.name == "United States")
+    assert {"U.S.", "US", "America"} <= set(united_states.aliases) and "Washington" in united_states.metonyms
+    assert config.stance.targets == "both"
     assert config.summary.sentences == 3 and config.input.paths == ["data/samples"]
 
 
@@ -40,8 +41,8 @@ def test_bad_value_names_the_key_and_what_is_allowed():
 
 def test_target_in_a_nested_list_is_named_by_index(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[stance.targets]]\nname = "X"\nkind = "planet"\n')
-    with pytest.raises(ConfigError, match=r"stance\.targets\.0\.kind"):
+    bad.write_text('[[entities.known]]\nname = "X"\nkind = "planet"\n')
+    with pytest.raises(ConfigError, match=r"entities\.known\.0\.kind"):
         load_config(bad)
 
 
@@ -86,7 +87,7 @@ def test_shipped_example_configs_validate(name):
 
     config = load_config(PROJECT_ROOT / "configs" / name)
     assert config.summary.kind == "abstractive" and config.sentiment.kind == "classifier" and config.stance.kind == "nli"
-    assert config.runtime.allow_downloads and len(config.stance.targets) == 20
+    assert config.runtime.allow_downloads and len(config.entities.known) == 20
 
 
 def test_named_schedules_need_exactly_one_timing():

@@ -60,7 +60,7 @@ def test_code_like_toml_strings_stay_inert_strings(tmp_path, monkeypatch):
         f"[summary]\nprefix = {payload['jinja']!r}\n"
         f"[dask]\naddress = {payload['shell']!r}\n"
         f"[input.columns]\ntitle = {payload['yaml']!r}\n"
-        f"[[stance.targets]]\nname = {payload['yaml']!r}\naliases = [{payload['python']!r}, {payload['jinja']!r}]\n",
+        f"[[entities.known]]\nname = {payload['yaml']!r}\naliases = [{payload['python']!r}, {payload['jinja']!r}]\n",
         encoding="utf-8",
     )
     config = load_config(config_file)
@@ -68,8 +68,8 @@ def test_code_like_toml_strings_stay_inert_strings(tmp_path, monkeypatch):
     assert config.summary.prefix == payload["jinja"]
     assert config.dask.address == payload["shell"]
     assert config.input.columns.title == payload["yaml"]
-    assert config.stance.targets[0].name == payload["yaml"]
-    assert config.stance.targets[0].aliases == [payload["python"], payload["jinja"]]
+    assert config.entities.known[0].name == payload["yaml"]
+    assert config.entities.known[0].aliases == [payload["python"], payload["jinja"]]
     config.canonical_json(), config.sha256()  # serialising the config does not run them either
     assert not marker.exists()
 

@@ -89,7 +89,10 @@ def test_praise_and_criticism_of_two_targets_aggregate_per_target():
             "text": ["A did well.", "A and B met.", "B failed badly.", "A was praised."],
         }
     )
-    mentions = pa.table({"doc_id": ["d"] * 5, "sentence_index": pa.array([0, 1, 1, 2, 3], pa.int32()), "target": ["A", "A", "B", "B", "A"]})
+    targets = ["A", "A", "B", "B", "A"]
+    mentions = pa.table(
+        {"doc_id": ["d"] * 5, "sentence_index": pa.array([0, 1, 1, 2, 3], pa.int32()), "entity_id": targets, "target": targets, "type": ["ORG"] * 5}
+    )
     probs = np.array([[0.05, 0.25, 0.7], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.85, 0.1, 0.05], [0.02, 0.08, 0.9]])
     rows = {r["target"]: r for r in classify_stances(sentences, mentions, probs, ["against", "neutral", "favor"]).to_pylist()}
     assert rows["A"]["label"] == "favor" and rows["A"]["n_mentions"] == 3 and rows["A"]["evidence"] == "A was praised."
@@ -184,7 +187,9 @@ def test_classify_stances_groups_mentions_by_document_and_target():
         {
             "doc_id": ["a", "a", "b"],
             "sentence_index": pa.array([0, 1, 0], pa.int32()),
+            "entity_id": ["x", "x", "x"],
             "target": ["X", "X", "X"],
+            "type": ["ORG"] * 3,
             "span_embedding": span,
             "window_embedding": span,
         }
@@ -239,12 +244,14 @@ def test_praise_of_one_target_and_blame_of_another_in_one_article(head):
     evidence sentences that mention each."""
     from tasks.config import load_config
     from tasks.stages.encode import encode_documents
+    from tasks.stages.entities import entities_shard
     from tasks.stages.stance import classify_stances, mention_probabilities
 
     if not (REPO_ROOT / head).is_dir():
         pytest.skip(f"{head} is not trained in this checkout")
-    config = load_config(None, {"stance.head": head})
-    sentences, mentions = encode_documents(pa.table({"doc_id": ["d"], "sentences": [PRAISE_AND_BLAME]}), config)
+    config = load_config(None, {"stance.head": head, "stance.targets": "configured"})
+    documents = pa.table({"doc_id": ["d"], "sentences": [PRAISE_AND_BLAME]})
+    sentences, mentions = encode_documents(documents, config, entities_shard(documents, config).parts["mentions"])
     probs, labels = mention_probabilities(sentences, mentions, config)
     stances = {r["target"]: r for r in classify_stances(sentences, mentions, probs, labels).to_pylist()}
     assert stances["Germany"]["label"] == "favor" and stances["Germany"]["n_mentions"] == 3

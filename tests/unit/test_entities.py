@@ -1,0 +1,178 @@
+"""Named entities: names, the alias table, grouping within a document, ids across
+documents, and the stage over real spaCy weights (en_core_web_sm 3.8.0)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from tasks.config import KnownEntity, load_config, validate_config
+from tasks.stages.entities import entities_shard
+from tasks.stages.entities.grouping import Mention, entity_id, group_mentions
+from tasks.stages.entities.known import AliasTable
+from tasks.stages.entities.names import acronym_of, bare_name, fold, is_acronym, visible_text, without_honorifics
+from tests.conftest import SEEDS
+
+FOUNDING = SEEDS / "000_b354eb1718a7a74f.txt"
+
+
+def run_stage(documents: dict[str, list[str]], **overrides) -> tuple[list[dict], list[dict], list[dict]]:
+    config = load_config(None, overrides)
+    out = entities_shard(pa.table({"doc_id": list(documents), "sentences": list(documents.values())}), config)
+    return out.table.to_pylist(), out.parts["mentions"].to_pylist(), out.parts["capped"].to_pylist()
+
+
+def test_names_lose_articles_possessives_titles_and_invisible_characters():
+    assert bare_name("the Permanent Mission of China") == "Permanent Mission of China"
+    assert bare_name("China’s") == "China" and bare_name("Reuters'") == "Reuters"
+    assert bare_name("the Ministry of Foreign Affairs of") == "Ministry of Foreign Affairs"
+    assert without_honorifics("President Luiz Inácio Lula da Silva") == "Luiz Inácio Lula da Silva"
+    assert without_honorifics("Secretary-General António Guterres") == "António Guterres"
+    assert without_honorifics("President") == "President"  # a title alone stays
+    assert visible_text("Ang\u200bela\u00ad Mer\u200dkel\x07") == "Angela Merkel"
+    assert fold("António Guterres") == fold("ANTONIO GUTERRES") == "antonio guterres"
+    assert fold("U.S.") == fold("US") and fold("Marković") == fold("Markovic")
+
+
+def test_acronyms_are_initials_of_the_long_name():
+    assert acronym_of("International Atomic Energy Agency") == "IAEA"
+    assert acronym_of("Bank of England") == "BE" and acronym_of("Reuters") == ""
+    assert is_acronym("U.N.") and is_acronym("IAEA") and not is_acronym("Nato") and not is_acronym("A")
+
+
+def test_alias_table_finds_names_on_word_boundaries_and_metonyms_only_for_places():
+    table = AliasTable(
+        [
+            KnownEntity(name="United States", aliases=["U.S.", "US", "America"], metonyms=["Washington"], kind="country"),
+            KnownEntity(name="United Nations", aliases=["UN", "U.N."], kind="organisation"),
+        ]
+    )
+    found = [(m.name, m.surface) for m in table.find("The U.S.-Mexico border, the UN and US officials; not us, UNESCO or Americans.")]
+    assert found == [("United States", "U.S."), ("United Nations", "UN"), ("United States", "US")]
+    assert table.name_for("Washington", "GPE") == "United States"
+    assert table.name_for("Washington", "PERSON") is None  # George Washington is no country
+    assert table.name_for("u.s.", "ORG") == "United States"  # recognised names compare folded
+
+
+def mention(sentence: int, surface: str, label: str, start: int = 0) -> Mention:
+    name = without_honorifics(bare_name(surface)) if label == "PERSON" else bare_name(surface)
+    return Mention(sentence, start, start + len(surface), surface, name, label)
+
+
+def test_a_lone_surname_joins_the_one_person_with_it_whatever_spacy_labelled_it():
+    entities = group_mentions([mention(0, "António Guterres", "PERSON"), mention(1, "Guterres", "ORG"), mention(2, "Mr. Guterres", "PERSON")], ["", "", ""], {})
+    assert [(e.name, e.type, len(e.mentions)) for e in entities] == [("António Guterres", "PERSON", 3)]
+
+
+def test_a_surname_two_people_share_stays_apart():
+    entities = group_mentions([mention(0, "Hunter Biden", "PERSON"), mention(0, "Joe Biden", "PERSON", 20), mention(1, "Biden", "PERSON")], ["", ""], {})
+    assert sorted(e.name for e in entities) == ["Biden", "Hunter Biden", "Joe Biden"]
+
+
+def test_acronyms_join_their_long_form_by_initials_and_by_parentheses():
+    sentences = [
+        "The Organisation for Economic Co-operation and Development (OECD) said so.",
+        "The International Atomic Energy Agency agreed.",
+        "OECD and IAEA staff met.",
+    ]
+    entities = group_mentions(
+        [
+            mention(0, "The Organisation for Economic Co-operation and Development", "ORG"),
+            mention(1, "The International Atomic Energy Agency", "ORG"),
+            mention(2, "OECD", "ORG", 0),
+            mention(2, "IAEA", "ORG", 9),
+        ],
+        sentences,
+        {},
+    )
+    assert [(e.name, len(e.mentions)) for e in entities] == [
+        ("Organisation for Economic Co-operation and Development", 2),
+        ("International Atomic Energy Agency", 2),
+    ]
+
+
+def test_entity_ids_ignore_accents_case_and_spacing():
+    assert entity_id("António Guterres") == entity_id("Antonio  GUTERRES") != entity_id("Antonio Gutierrez")
+
+
+@pytest.fixture(scope="module")
+def founding() -> tuple[list[dict], list[dict]]:
+    if not FOUNDING.exists():
+        pytest.skip("../shared/seeds/ is not beside the repository")
+    from tasks.stages.clean.sentences import split_sentences
+
+    paragraphs = FOUNDING.read_text(encoding="utf-8").split("\n")[1:]  # the byline line is metadata
+    sentences = [s for p in paragraphs for s in split_sentences(p)]
+    entities, mentions, _ = run_stage({"founding": sentences})
+    return entities, mentions
+
+
+def test_founding_article_organisations_named_after_china_are_not_china(founding):
+    entities, mentions = founding
+    by_name = {e["name"]: e for e in entities}
+    assert by_name["China Society for Human Rights Studies"]["type"] == "ORG"
+    assert by_name["Permanent Mission of China"]["type"] == "ORG"
+    china = [m for m in mentions if m["target"] == "China"]
+    assert {m["surface"] for m in china} == {"China"} and len(china) == by_name["China"]["n_mentions"] == 4
+    # "U.S." twice on its own; the one inside "U.S.-Mexico" belongs to that name.
+    assert by_name["United States"]["n_mentions"] == 2 and by_name["United States"]["configured"]
+    assert by_name["António Guterres"]["type"] == "PERSON" and by_name["António Guterres"]["n_mentions"] == 2
+    assert by_name["Western countries"]["configured"] and by_name["United Nations"]["surfaces"] == ["the United Nations", "UN"]
+
+
+def test_one_entity_id_across_documents_for_one_name_spelt_two_ways():
+    entities, _, _ = run_stage(
+        {"a": ["António Guterres spoke in Geneva on Monday."], "b": ["Antonio Guterres, the UN chief, flew to Nairobi."]}, **{"stance.targets": "entities"}
+    )
+    ids = {(e["doc_id"], e["name"]): e["entity_id"] for e in entities}
+    assert ids[("a", "António Guterres")] == ids[("b", "Antonio Guterres")]
+    un = [e for e in entities if e["doc_id"] == "b" and e["configured"]]
+    assert [e["name"] for e in un] == ["United Nations"]  # the alias table names what NER found
+
+
+def test_nationalities_count_as_their_country_and_metonyms_as_theirs():
+    entities, mentions, _ = run_stage({"d": ["Chinese officials met Russian diplomats, and Washington said the Kremlin was wrong."]})
+    names = {e["name"]: e for e in entities}
+    assert {"China", "Russia", "United States"} <= set(names)
+    assert names["Russia"]["n_mentions"] == 2  # "Russian" and "the Kremlin"
+    assert {m["surface"] for m in mentions if m["target"] == "Russia"} == {"Russian", "Kremlin"}
+
+
+def test_stance_targets_choose_which_mentions_are_judged():
+    doc = {"d": ["Airbus praised the West and the United Nations.", "Airbus then thanked Boeing."]}
+    both = {m["target"] for m in run_stage(doc)[1]}
+    assert {"Airbus", "Boeing", "Western countries", "United Nations"} <= both
+    configured = {m["target"] for m in run_stage(doc, **{"stance.targets": "configured"})[1]}
+    assert configured == {"Western countries", "United Nations"}
+    entities_only = {m["target"] for m in run_stage(doc, **{"stance.targets": "entities"})[1]}
+    assert "Airbus" in entities_only and "Western countries" not in entities_only  # the alias search alone found "the West"
+    twice = {m["target"] for m in run_stage(doc, **{"stance.min_mentions": 2})[1]}
+    assert "Airbus" in twice and "Boeing" not in twice and "United Nations" in twice
+
+
+def test_a_text_without_names_gives_no_entities_and_no_mentions():
+    entities, mentions, capped = run_stage({"d": ["it was cold and wet all week, and nobody went out much at all."]})
+    assert entities == [] and mentions == [] and capped == []
+
+
+def test_thousands_of_names_in_one_document_are_capped_and_the_document_counted():
+    names = [f"Person{chr(65 + k % 26)}{chr(65 + k // 26 % 26)} Smithson{k}" for k in range(600)]
+    sentences = [f"{a} met {b} and {c} in Lisbon." for a, b, c in zip(names[0::3], names[1::3], names[2::3])]
+    entities, mentions, capped = run_stage({"d": sentences}, **{"entities.max_per_document": 50})
+    assert len(entities) == 50 and len({m["entity_id"] for m in mentions}) <= 50
+    assert capped[0]["doc_id"] == "d" and capped[0]["entities_found"] > 50 and capped[0]["entities_kept"] == 50
+    assert "Lisbon" in {e["name"] for e in entities}  # the most mentioned stays
+
+
+def test_invisible_characters_and_diacritics_do_not_split_an_entity():
+    entities, _, _ = run_stage(
+        {"d": ["António Guterres arrived in Geneva.", "Later Anto\u200bnio Guterres left Geneva for Paris."]}, **{"stance.targets": "entities"}
+    )
+    people = [e for e in entities if e["type"] == "PERSON"]
+    assert len(people) == 1 and people[0]["n_mentions"] == 2
+    assert all("\u200b" not in s for s in people[0]["surfaces"])
+
+
+def test_an_old_targets_list_becomes_the_alias_table():
+    config = validate_config({"stance": {"targets": [{"name": "Airbus", "aliases": ["AIR"], "kind": "organisation"}]}})
+    assert config.stance.targets == "both" and [k.name for k in config.entities.known] == ["Airbus"]
