@@ -38,7 +38,9 @@ EXPECTED_COLUMNS = {
     },
     "stances": {
         "doc_id",
+        "entity_id",
         "target",
+        "type",
         "label",
         "confidence",
         "n_mentions",
@@ -50,6 +52,8 @@ EXPECTED_COLUMNS = {
         "run_id",
         "analysis_sha256",
     },
+    "entities": {"doc_id", "entity_id", "name", "type", "configured", "n_mentions", "surfaces", "first_sentence", "run_id", "analysis_sha256"},
+    "mentions": {"doc_id", "entity_id", "sentence_index", "start", "end", "surface", "p_against", "p_neutral", "p_favor", "run_id", "analysis_sha256"},
     "sentences": {"doc_id", "sentence_index", "text", "sentiment", "p_negative", "p_neutral", "p_positive", "run_id", "analysis_sha256"},
     "rejected": {"origin", "reason", "detail", "stage", "run_id"},
     "runs": {
@@ -122,8 +126,9 @@ def test_run_record_names_config_code_and_models(sample_runs):
     output, first, _ = sample_runs
     run = read_table(output, "runs", first["run_id"]).iloc[0]
     models = json.loads(run.models)
-    assert set(models) == {"encoder", "sentiment", "stance"}
+    assert set(models) == {"encoder", "ner", "sentiment", "stance"}
     assert all(len(m["weights_sha256"]) == 64 for m in models.values())
+    assert models["ner"]["version"] == "3.8.0" and models["ner"]["components"] == "tok2vec,ner"
     assert json.loads(run.config)["run"]["shard_size"] == 4
     assert len(run.config_sha256) == 64 and run.code_version
     outputs = json.loads(run.outputs)
@@ -197,10 +202,18 @@ def test_founding_article(prefect_harness, tmp_path):
     assert article.n_sentences == 20  # 18 paragraphs, two of them with two sentences
     assert not article.summary.startswith("By ")
     stances = read_table(tmp_path, "stances", summary["run_id"]).set_index("target")
-    assert {"China", "United States", "Western countries"} <= set(stances.index)
-    assert stances.loc["United States", "n_mentions"] == 3  # "U.S." three times, once in "U.S.-Mexico"
+    assert {"China", "United States", "Western countries", "António Guterres", "China Society for Human Rights Studies"} <= set(stances.index)
+    assert stances.loc["United States", "n_mentions"] == 2  # "U.S." twice on its own; once inside "U.S.-Mexico", another name
+    assert stances.loc["China Society for Human Rights Studies", "type"] == "ORG"
     sentences = set(read_table(tmp_path, "sentences", summary["run_id"]).text)
     assert set(stances.evidence) <= sentences
+    # Each stance row is made of its mentions, and each mention lies in its sentence as written.
+    mentions = read_table(tmp_path, "mentions", summary["run_id"])
+    by_sentence = dict(read_table(tmp_path, "sentences", summary["run_id"])[["sentence_index", "text"]].itertuples(index=False))
+    assert all(by_sentence[m.sentence_index][m.start : m.end] == m.surface for m in mentions.itertuples())
+    assert mentions.groupby("entity_id").size().to_dict() == stances.set_index("entity_id").n_mentions.to_dict()
+    entities = read_table(tmp_path, "entities", summary["run_id"]).set_index("name")
+    assert entities.loc["António Guterres", "n_mentions"] == 2 and list(entities.loc["António Guterres", "surfaces"]) == ["António Guterres", "Guterres"]
     # The explicit cases: China's record "widely praised", "criticized some Western countries".
     assert stances.loc["China", "label"] == "favor"
     assert stances.loc["Western countries", "label"] == "against"
