@@ -104,6 +104,21 @@ def test_evaluate_summary_reports_pipeline_and_lead3_rouge(tmp_path):
         assert set(metrics[method]) >= {"rouge1", "rouge2", "rougeLsum"} and 0 < metrics[method]["rouge1"] <= 100
 
 
+def test_evaluate_entities_reports_precision_and_recall_per_type(tmp_path):
+    from tests.conftest import REPO_ROOT
+
+    labelled = REPO_ROOT / "data" / "eval" / "entities.jsonl"
+    metrics = stdout_json(newsflow("evaluate", "entities", "--data", str(labelled), "--json", "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path))
+    assert metrics["task"] == "entities" and metrics["format"] == "spans" and metrics["n"] == len(labelled.read_text(encoding="utf-8").splitlines())
+    per_type = metrics["per_class"]
+    assert {"PERSON", "ORG", "GPE", "LOC", "all (exact)", "all (overlap)"} <= set(per_type)
+    # spaCy's small model on prose written for the project: most names found, the exact spans mostly right.
+    assert per_type["all (overlap)"]["recall"] > 0.8 and 0.5 < per_type["all (exact)"]["precision"] <= per_type["all (overlap)"]["precision"]
+    assert sum(per_type[t]["support"] for t in ("PERSON", "ORG", "GPE", "LOC")) == per_type["all (exact)"]["support"]
+    evaluations = pd.read_parquet(tmp_path / "out" / "evaluations")
+    assert list(evaluations.kind) == ["entities"] and json.loads(evaluations.metrics[0])["per_class"] == per_type
+
+
 def test_evaluate_with_a_missing_column_fails_cleanly(tmp_path):
     data = tmp_path / "sentiment.csv"
     pd.DataFrame({"text": ["A sentence."]}).to_csv(data, index=False)

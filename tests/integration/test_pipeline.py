@@ -276,6 +276,7 @@ def test_each_run_publishes_its_report_documents_and_outputs_as_artifacts(sample
     report = by_run[first["run_id"]].data
     assert f"{first['n_kept']} kept" in report and "| duplicate | 1 |" in report and "## Strongest stances" in report
     assert "| encode |" in report and first["outputs"][0]["path"] in report
+    assert "## Most mentioned entities" in report and "| United Nations | ORG |" in report
     table = next(a for a in documents if str(a.flow_run_id) == first["run_id"])
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert len(rows) == first["n_kept"] and {"title", "summary", "sentiment", "top_stances"} <= set(rows[0])
@@ -294,6 +295,7 @@ def test_runs_and_show_read_the_run_records(sample_runs):
     shown = newsflow("show", first["run_id"][:8], "--output", str(output), "--rows", "2", cwd=output)
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert first["run_id"] in shown.stdout and f"{first['n_kept']} kept" in shown.stdout and "first 2 documents" in shown.stdout
+    assert "Most mentioned entities" in shown.stdout
     missing = newsflow("show", "nosuchrun", "--output", str(output), cwd=output)
     assert missing.returncode == 2 and "no run matching" in missing.stderr
 

@@ -176,3 +176,47 @@ def test_invisible_characters_and_diacritics_do_not_split_an_entity():
 def test_an_old_targets_list_becomes_the_alias_table():
     config = validate_config({"stance": {"targets": [{"name": "Airbus", "aliases": ["AIR"], "kind": "organisation"}]}})
     assert config.stance.targets == "both" and [k.name for k in config.entities.known] == ["Airbus"]
+
+
+def test_the_report_sums_each_entity_over_the_run_with_its_strongest_evidence():
+    from flows.report import entity_summary
+
+    entities = [
+        {"doc_id": "a", "entity_id": "u", "name": "United Nations", "type": "ORG", "n_mentions": 3},
+        {"doc_id": "b", "entity_id": "u", "name": "United Nations", "type": "ORG", "n_mentions": 2},
+        {"doc_id": "b", "entity_id": "g", "name": "António Guterres", "type": "PERSON", "n_mentions": 4},
+    ]
+    stances = [
+        {"entity_id": "u", "label": "favor", "confidence": 0.7, "evidence": "The UN did well."},
+        {"entity_id": "u", "label": "against", "confidence": 0.9, "evidence": "The UN failed."},
+        {"entity_id": "g", "label": "neutral", "confidence": 0.8, "evidence": "Guterres spoke."},
+    ]
+    rows = entity_summary(entities, stances)
+    assert [(r["name"], r["documents"], r["mentions"]) for r in rows] == [("United Nations", 2, 5), ("António Guterres", 1, 4)]
+    assert rows[0]["stances"] == "favor 1, against 1" and rows[0]["evidence"] == "against: The UN failed."
+    assert rows[1]["stances"] == "neutral 1" and rows[1]["evidence"] == ""
+
+
+def test_newsmtsc_proper_names_count_for_recall_titles_and_pronouns_aside(tmp_path):
+    import json
+    from pathlib import Path
+
+    from tasks.evaluation.entities import evaluate_entities, is_proper_name
+
+    assert is_proper_name("President Trump") and is_proper_name("the Justice Department") and not is_proper_name("He")
+    assert not is_proper_name("the president")
+    rows = [
+        ("President Emmanuel Macron met Angela Merkel in Berlin on Monday.", "President Emmanuel Macron"),
+        ("President Emmanuel Macron met Angela Merkel in Berlin on Monday.", "Angela Merkel"),
+        ("He said the talks had gone well.", "He"),
+        ("The weather was cold, said the man from the Quorblex Fluxion.", "Quorblex Fluxion"),
+    ]
+    data = Path(tmp_path) / "rows.jsonl"
+    data.write_text(
+        "\n".join(json.dumps({"sentence": s, "mention": m, "from": s.index(m), "to": s.index(m) + len(m), "polarity": 0}) for s, m in rows), encoding="utf-8"
+    )
+    metrics, examples = evaluate_entities(data, load_config(None))
+    found = metrics["per_class"]["proper names (inside an entity)"]
+    assert metrics["format"] == "newsmtsc" and metrics["n"] == 3 and found["precision"] is None  # "He" is no proper name
+    assert dict(zip(examples.mention, examples.found))["Angela Merkel"] and dict(zip(examples.mention, examples.found))["President Emmanuel Macron"]
+    assert found["recall"] == round(examples.found.mean(), 4)
