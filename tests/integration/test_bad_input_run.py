@@ -28,6 +28,27 @@ CP1252_ARTICLE = (
 ) * 6
 
 
+FIRST_NAMES = "Maria Tomas Amara Kenji Leila Pavel Ines Omar Sofia Daniel Yara Mateo Nadia Felix Aisha Hugo Elena Ravi Clara Jonas".split()
+SURNAMES = (
+    "Okafor Lindqvist Moreau Tanaka Haddad Novak Ferreira Rahman Costa Weber Mensah Alvarez Petrov Kowalski Osei Brennan Duarte Iyer Santos Keller".split()
+)
+# 400 distinct people, each named once: twice the default entities.max_per_document.
+ROLL_CALL = "The delegates at the session were named in the minutes as follows.\n" + "\n".join(
+    f"{a} {b}, {c} {d} and {e} {f} attended the morning session of the committee."
+    for a, b, c, d, e, f in (
+        (FIRST_NAMES[k % 20], SURNAMES[k // 20], FIRST_NAMES[(k + 1) % 20], SURNAMES[(k + 1) // 20], FIRST_NAMES[(k + 2) % 20], SURNAMES[(k + 2) // 20])
+        for k in range(0, 399, 3)
+    )
+)
+# One person written two ways, with invisible characters and without an accent.
+INVISIBLE_NAMES = (
+    "Secretary-General Ant\u00f3nio Guter\u200bres opened the meeting in Geneva on Monday with a call for calm and restraint. "
+    "Later that day, Antonio Guterres\u00ad told reporters that the talks had been useful and would continue next week. "
+    "Delegates said the mood in the hall had improved after the opening speeches and the long lunch break."
+)
+NO_NAMES = "the rain kept falling all week, and most people stayed at home. " * 8
+
+
 def build_mixed_corpus(folder: Path, outside: Path) -> dict[str, set[str]]:
     """Write good and bad inputs; returns {file name: the reasons its records may be rejected for}
     ('kept' for a record that must be kept)."""
@@ -62,6 +83,9 @@ def build_mixed_corpus(folder: Path, outside: Path) -> dict[str, set[str]]:
         "kept",
     )
     add("french.txt", (SAMPLES / "fr_onu_accord_oceans.txt").read_bytes(), "language")
+    add("roll_call.txt", ROLL_CALL, "kept")
+    add("invisible_names.txt", INVISIBLE_NAMES, "kept")
+    add("no_names.txt", NO_NAMES, "kept")
     # sorts after the original: the first copy in path order is kept
     add("reprint_of_imf.txt", (SAMPLES / "imf_warns_brazil_debt.txt").read_bytes(), "duplicate")
     add(
@@ -155,3 +179,17 @@ def test_the_run_record_proves_kept_plus_rejected_equals_read_per_file(mixed_run
     assert summary["n_read"] == summary["n_kept"] + summary["n_rejected"] == sum(c["read"] for c in per_file.values())
     record = pd.read_parquet(output / "runs").iloc[0]
     assert json.loads(record.accounting)["per_file"] == per_file, "the record in the runs table holds the same proof"
+
+
+def test_entities_survive_crowds_invisible_characters_and_texts_without_names(mixed_run):
+    folder, output, _, summary = mixed_run
+    documents = pd.read_parquet(output / "documents")
+    entities = pd.read_parquet(output / "entities")
+    doc_of = {file_of(o, folder): d for o, d in zip(documents.origin, documents.doc_id)}
+    crowd = entities[entities.doc_id == doc_of["roll_call.txt"]]
+    assert len(crowd) == 200  # entities.max_per_document, and the record counts the document
+    assert json.loads(pd.read_parquet(output / "runs").counts[0])["documents_over_entity_cap"] == 1
+    people = entities[(entities.doc_id == doc_of["invisible_names.txt"]) & (entities.type == "PERSON")]
+    assert list(people.name) == ["António Guterres"] and people.n_mentions.iloc[0] == 2
+    assert not any("\u200b" in s or "\u00ad" in s for s in people.surfaces.iloc[0])
+    assert doc_of["no_names.txt"] not in set(entities.doc_id)  # kept, and no entity rows
