@@ -184,6 +184,11 @@ def train(
     epochs: int = typer.Option(3, "--epochs", min=1, help="--finetune: epochs (the best on dev is kept)"),
     layers: int = typer.Option(2, "--layers", min=1, max=6, help="--finetune: top encoder layers to tune"),
     seed: int = typer.Option(0, "--seed"),
+    seeds: str = typer.Option("", "--seeds", help="--finetune: an ensemble, one member per seed, e.g. 0,1,2 (members share the frozen layers)"),
+    augment: str = typer.Option("none", "--augment", help="--finetune: none | swap (copies of the rows with the mention replaced by another name of its kind)"),
+    cues: str = typer.Option(
+        "none", "--cues", help="--finetune: none | repeat (rows whose mention is the object of a criticism or praise verb shown more often)"
+    ),
     threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: torch's default); results repeat for a given seed and thread count"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="train on the first N rows only (a quick trial)"),
     as_json: bool = typer.Option(False, "--json", help="print the dev metrics as one JSON object on stdout"),
@@ -193,6 +198,11 @@ def train(
 
     train_data = train_data or NEWSMTSC / "train.jsonl"
     dev_data = dev_data or train_data.parent / "dev.jsonl"
+    try:
+        seed_list = [int(part) for part in seeds.split(",") if part.strip()]
+    except ValueError:
+        console.print(f"[red]--seeds takes integers separated by commas, not {seeds!r}[/red]")
+        raise typer.Exit(2) from None
     for path in (train_data, dev_data):
         if not path.is_file():
             console.print(f"[red]no such file:[/red] {path}")
@@ -205,7 +215,18 @@ def train(
 
     try:
         report = train_heads_flow(
-            str(train_data), str(dev_data), str(out), finetune=finetune, seed=seed, threads=threads, limit=limit, epochs=epochs, layers=layers
+            str(train_data),
+            str(dev_data),
+            str(out),
+            finetune=finetune,
+            seed=seed,
+            threads=threads,
+            limit=limit,
+            epochs=epochs,
+            layers=layers,
+            seeds=seed_list or None,
+            augment=augment,
+            cues=cues,
         )
     except Exception as exc:  # noqa: BLE001  (the flow has logged the traceback)
         console.print(f"[red]training failed:[/red] {type(exc).__name__}: {exc}")

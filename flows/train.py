@@ -48,8 +48,11 @@ def train_tuned_task(train_path: str, dev_path: str, out_dir: str, settings: Fin
     logger = get_run_logger()
     data = load_training_data(Path(train_path), Path(dev_path), limit)
     logger.info(
-        "fine-tuning %d top layers on %d mentions for %d epochs (dev: %d); encoding the frozen layers first",
+        "fine-tuning %d top layers (%d member(s), augment %s, cues %s) on %d mentions for %d epochs (dev: %d); encoding the frozen layers first",
         settings.n_layers,
+        len(settings.member_seeds()),
+        settings.augment,
+        settings.cues,
         len(data.train),
         settings.epochs,
         len(data.dev),
@@ -68,12 +71,31 @@ def train_heads_flow(
     limit: int | None = None,
     epochs: int = 3,
     layers: int = 2,
+    seeds: list[int] | None = None,
+    augment: str = "none",
+    cues: str = "none",
+    swap_probability: float = 0.5,
+    cue_repeats: int = 2,
 ) -> dict[str, Any]:
-    """Linear stance and sentiment heads, or (finetune) the tuned stance head; returns dev metrics per head."""
+    """Linear stance and sentiment heads, or (finetune) the tuned stance head; returns dev metrics per head.
+
+    finetune only: `seeds` (two or more) trains an ensemble with one member per seed;
+    `augment="swap"` adds entity-swapped copies of the training rows; `cues="repeat"`
+    repeats rows whose mention is the object of a criticism/praise verb
+    (see tasks/training/finetune_stance.py)."""
     if threads > 0:
         torch.set_num_threads(threads)  # results are reproducible for a given seed *and* thread count
     if finetune:
-        settings = FinetuneSettings(n_layers=layers, epochs=epochs, seed=seed)
+        settings = FinetuneSettings(
+            n_layers=layers,
+            epochs=epochs,
+            seed=seeds[0] if seeds else seed,
+            seeds=tuple(seeds) if seeds and len(seeds) > 1 else (),
+            augment=augment,
+            swap_probability=swap_probability,
+            cues=cues,
+            cue_repeats=cue_repeats,
+        )
         report = train_tuned_task(train_path, dev_path, out_dir, settings, limit)
     else:
         report = train_linear_task(train_path, dev_path, out_dir, seed, limit)

@@ -6,7 +6,9 @@ so nothing below is recomputed), adds a learned marker vector to the target ment
 tokens (marking the target without changing the text, which would break the sharing),
 runs its own fine-tuned copy of the top layers over sentences that mention a target
 only, and classifies [sentence mean; mention mean]. Probabilities are calibrated with a
-temperature fitted on dev.
+temperature fitted on dev. An ensemble (`TunedStanceEnsemble`, card field "members")
+holds several such heads trained with different seeds on the same split-layer states and
+averages their calibrated probabilities; it answers the same calls as a single head.
 
 Stored as safetensors (layer weights in fp16, the rest fp32) plus card.json/README.md."""
 
@@ -69,6 +71,7 @@ class TunedStanceHead(nn.Module):
         self.register_buffer("temperature", torch.ones(()))
         self.labels = list(labels)
         self.card: dict = {}
+        self.card_from_training: dict = {}  # written last by save(): what training knows best (method, command, seeds)
 
     def logits(self, batch: MentionBatch) -> torch.Tensor:
         hidden = batch.states + batch.target.unsqueeze(-1) * self.marker
@@ -88,20 +91,59 @@ class TunedStanceHead(nn.Module):
             return torch.softmax(self.logits(batch) / self.temperature, dim=-1).numpy().astype(np.float32)
 
     def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {}
-        for name, value in self.state_dict().items():
-            # The copied transformer layers dominate the size; fp16 halves it at no measurable cost.
-            store_half = name.startswith("layers.")
-            tensors[name] = value.detach().to(torch.float16 if store_half else torch.float32).contiguous()
-        save_file(tensors, str(folder / WEIGHTS_FILE))
-        write_card(folder, {**self.card, "kind": KIND, "labels": self.labels, "features": self.features, "tuned_layers": self.n_layers})
+        save_head(self, folder)
 
 
-def load_tuned_stance_head(folder: Path, base_model: nn.Module) -> TunedStanceHead:
+def save_head(head: nn.Module, folder: Path, extra_card: dict | None = None) -> None:
+    """head.safetensors (the copied transformer layers in fp16, the rest fp32) plus the card."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for name, value in head.state_dict().items():
+        # The copied transformer layers dominate the size; fp16 halves it at no measurable cost.
+        store_half = name.startswith("layers.") or ".layers." in name
+        tensors[name] = value.detach().to(torch.float16 if store_half else torch.float32).contiguous()
+    save_file(tensors, str(folder / WEIGHTS_FILE))
+    card = {**head.card, **head.card_from_training, **(extra_card or {})}
+    write_card(folder, {**card, "kind": KIND, "labels": head.labels, "features": head.features, "tuned_layers": head.n_layers})
+
+
+class TunedStanceEnsemble(nn.Module):
+    """Several tuned heads over the same split-layer states; the mean of their calibrated
+    probabilities. Each member runs its own copy of the top layers, so the cost of the
+    stance pass scales with the number of members (the shared lower layers run once)."""
+
+    features = TunedStanceHead.features
+
+    def __init__(self, members: list[TunedStanceHead]):
+        super().__init__()
+        if not members or len({(m.split_layer, tuple(m.labels)) for m in members}) != 1:
+            raise ValueError("an ensemble needs one or more heads with the same split layer and labels")
+        self.members = nn.ModuleList(members)
+        self.n_layers = members[0].n_layers
+        self.split_layer = members[0].split_layer
+        self.labels = list(members[0].labels)
+        self.card: dict = {}
+        self.card_from_training: dict = {}
+
+    def predict_proba_states(self, batch: MentionBatch) -> np.ndarray:
+        """The members' calibrated probabilities, averaged."""
+        return np.mean([m.predict_proba_states(batch) for m in self.members], axis=0).astype(np.float32)
+
+    def save(self, folder: Path) -> None:
+        save_head(self, folder, {"members": len(self.members)})
+
+
+def load_tuned_stance_head(folder: Path, base_model: nn.Module) -> TunedStanceHead | TunedStanceEnsemble:
+    """A single head, or an ensemble where the card names its "members" (a count)."""
     card = read_card(folder)
-    head = TunedStanceHead(base_model, int(card["tuned_layers"]), card["labels"])
     tensors = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
+    members = int(card.get("members", 0))
+    if members:
+        head: TunedStanceHead | TunedStanceEnsemble = TunedStanceEnsemble(
+            [TunedStanceHead(base_model, int(card["tuned_layers"]), card["labels"]) for _ in range(members)]
+        )
+    else:
+        head = TunedStanceHead(base_model, int(card["tuned_layers"]), card["labels"])
     head.load_state_dict(tensors)
     head.card = card
     head.eval()
