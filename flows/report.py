@@ -83,7 +83,7 @@ def entity_summary(entities: list[dict[str, Any]], stances: list[dict[str, Any]]
         row["documents"] += 1
         row["mentions"] += e["n_mentions"]
     for s in stances:
-        row = summary.get(s["entity_id"])
+        row = summary.get(s.get("entity_id", ""))  # runs from before entities have no ids
         if row is None:
             continue
         row["stances"][s["label"]] += 1

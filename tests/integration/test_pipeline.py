@@ -276,7 +276,7 @@ def test_each_run_publishes_its_report_documents_and_outputs_as_artifacts(sample
     report = by_run[first["run_id"]].data
     assert f"{first['n_kept']} kept" in report and "| duplicate | 1 |" in report and "## Strongest stances" in report
     assert "| encode |" in report and first["outputs"][0]["path"] in report
-    assert "## Most mentioned entities" in report and "| United Nations | ORG |" in report
+    assert "## Most mentioned entities" in report and "| United States | GPE |" in report
     table = next(a for a in documents if str(a.flow_run_id) == first["run_id"])
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert len(rows) == first["n_kept"] and {"title", "summary", "sentiment", "top_stances"} <= set(rows[0])
