@@ -53,6 +53,9 @@ class Stage:
 
 
 SENTENCE_COLUMNS = ("doc_id", "sentence_index", "text", "embedding")
+# What decides which mentions are judged: the entities stage reads it, and the stages that
+# read its mentions (encode directly, stance through encode) declare it in their keys too.
+ENTITY_SETTINGS = ("entities", "stance.targets", "stance.min_mentions")
 
 STAGES: tuple[Stage, ...] = (
     Stage("clean", clean_records, (Input(SOURCE),), ("clean",), cached=True, uses_models=False),
@@ -61,7 +64,7 @@ STAGES: tuple[Stage, ...] = (
         "entities",
         entities_shard,
         (Input("deduplicate", ("doc_id", "sentences")),),
-        ("entities", "stance.targets", "stance.min_mentions"),
+        ENTITY_SETTINGS,
         cached=True,
         writes=(("entities", None),),
     ),
@@ -70,7 +73,7 @@ STAGES: tuple[Stage, ...] = (
         "encode",
         encode_shard,
         (Input("deduplicate", ("doc_id", "sentences")), Input("entities", part="mentions")),
-        ("encoder", "stance.kind", "stance.head", "stance.targets", "stance.min_mentions", "entities", "runtime"),
+        ("encoder", "stance.kind", "stance.head", *ENTITY_SETTINGS, "runtime"),
         cached=True,
     ),
     Stage("summarize", summarize_shard, (Input("encode", ("doc_id", "text", "embedding")),), ("summary", "runtime"), cached=True),
@@ -79,7 +82,7 @@ STAGES: tuple[Stage, ...] = (
         "stance",
         stance_shard,
         (Input("encode", SENTENCE_COLUMNS), Input("encode", part="mentions")),
-        ("stance", "entities", "encoder.max_length", "runtime"),
+        ("stance", "entities", "encoder.max_length", "runtime"),  # the stance section holds the rest of ENTITY_SETTINGS
         cached=True,
         writes=(("stances", None), ("mentions", "mentions")),
     ),

@@ -13,11 +13,11 @@ import pandas as pd
 from tasks.config import PipelineConfig
 from tasks.evaluation.data_files import read_rows, require_columns
 from tasks.stages.entities.demonyms import country_of
-from tasks.stages.entities.grouping import Entity, Mention, group_mentions
+from tasks.stages.entities.grouping import Entity, Mention
 from tasks.stages.entities.known import AliasTable
 from tasks.stages.entities.names import bare_name, without_honorifics
 from tasks.stages.entities.recognise import recognise
-from tasks.stages.entities.stage import sentence_mentions
+from tasks.stages.entities.stage import document_entities
 
 TYPES = ("PERSON", "ORG", "GPE", "LOC")
 Span = tuple[int, int, str]  # start, end (exclusive), type
@@ -35,12 +35,13 @@ def trimmed(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def predicted_spans(texts: list[str], config: PipelineConfig) -> list[list[Span]]:
-    """Each text taken as a one-sentence document through the entities stage's own code."""
+    """Each text taken as a one-sentence document through the entities stage's own code
+    (recognition, naming, grouping and looking again for names found once), as a run does."""
     aliases = AliasTable(config.entities.known)
     found = recognise(texts, config.entities.model, config.entities.batch_size)
     out = []
     for text, names in zip(texts, found):
-        entities = group_mentions(sentence_mentions(text, 0, names, aliases, set(config.entities.types)), [text], aliases.type_of)
+        entities = document_entities([text], [names], aliases, set(config.entities.types))
         out.append([(*trimmed(text, m.start, m.end), mention_type(e, m)) for e in entities for m in e.mentions if not is_nationality(m)])
     return [[span for span in spans if span[2] in TYPES] for spans in out]
 

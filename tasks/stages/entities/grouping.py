@@ -150,10 +150,9 @@ def propagate(entities: list[Entity], sentences: list[str]) -> None:
     """Add the mentions the recogniser missed of names it found elsewhere in the document (one
     name, one meaning per document): spaCy's small model misses many sentence-initial surnames."""
     surnames = Counter(fold(e.name.split()[-1]) for e in entities if e.type == "PERSON" and len(e.name.split()) > 1)
-    taken = {m.sentence: [] for e in entities for m in e.mentions}
-    for e in entities:
-        for m in e.mentions:
-            taken[m.sentence].append((m.start, m.end))
+    taken: dict[int, list[tuple[int, int]]] = {}
+    for m in (m for e in entities for m in e.mentions):
+        taken.setdefault(m.sentence, []).append((m.start, m.end))
     for e in entities:
         if e.known:
             continue  # the alias table's search already found every form of a configured entity

@@ -27,19 +27,17 @@ class AliasMatch:
 class AliasTable:
     def __init__(self, known: list[KnownEntity]):
         self.type_of = {entry.name: TYPE_OF_KIND[entry.kind] for entry in known}
-        self._by_alias: dict[str, str] = {}
+        self._written: dict[str, str] = {}  # each form as written -> its entity's name (the first entry wins)
         self._by_metonym: dict[str, str] = {}
         for entry in known:
             for form in entry.surface_forms:
-                self._by_alias.setdefault(fold(bare_name(form)), entry.name)
+                self._written.setdefault(form, entry.name)
             for form in entry.metonyms:
                 self._by_metonym.setdefault(fold(bare_name(form)), entry.name)
-        written: dict[str, str] = {}
-        for entry in known:
-            for form in entry.surface_forms:
-                written.setdefault(form, entry.name)
-        self._written = written
-        forms = sorted(written, key=len, reverse=True)  # U.S.A. before U.S., United Nations before UN
+        self._by_alias: dict[str, str] = {}
+        for form, name in self._written.items():
+            self._by_alias.setdefault(fold(bare_name(form)), name)
+        forms = sorted(self._written, key=len, reverse=True)  # U.S.A. before U.S., United Nations before UN
         self._pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(f) for f in forms) + r")(?!\w)") if forms else None
 
     def name_for(self, name: str, label: str) -> str | None:
