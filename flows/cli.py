@@ -189,6 +189,11 @@ def train(
     cues: str = typer.Option(
         "none", "--cues", help="--finetune: none | repeat (rows whose mention is the object of a criticism or praise verb shown more often)"
     ),
+    marking: str = typer.Option(
+        "target",
+        "--marking",
+        help="--finetune: target (one pass of the tuned layers per mention) | all-mentions (one per sentence, every judged mention marked)",
+    ),
     threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: torch's default); results repeat for a given seed and thread count"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="train on the first N rows only (a quick trial)"),
     as_json: bool = typer.Option(False, "--json", help="print the dev metrics as one JSON object on stdout"),
@@ -227,6 +232,7 @@ def train(
             seeds=seed_list or None,
             augment=augment,
             cues=cues,
+            marking=marking,
         )
     except Exception as exc:  # noqa: BLE001  (the flow has logged the traceback)
         console.print(f"[red]training failed:[/red] {type(exc).__name__}: {exc}")

@@ -76,13 +76,15 @@ def train_heads_flow(
     cues: str = "none",
     swap_probability: float = 0.5,
     cue_repeats: int = 2,
+    marking: str = "target",
 ) -> dict[str, Any]:
     """Linear stance and sentiment heads, or (finetune) the tuned stance head; returns dev metrics per head.
 
     finetune only: `seeds` (two or more) trains an ensemble with one member per seed;
     `augment="swap"` adds entity-swapped copies of the training rows; `cues="repeat"`
     repeats rows whose mention is the object of a criticism/praise verb
-    (see tasks/training/finetune_stance.py)."""
+    `marking="all-mentions"` marks every judged mention of a sentence at once, so the
+    pipeline runs the tuned layers once per sentence (see tasks/training/finetune_stance.py)."""
     if threads > 0:
         torch.set_num_threads(threads)  # results are reproducible for a given seed *and* thread count
     if finetune:
@@ -95,6 +97,7 @@ def train_heads_flow(
             swap_probability=swap_probability,
             cues=cues,
             cue_repeats=cue_repeats,
+            marking=marking,
         )
         report = train_tuned_task(train_path, dev_path, out_dir, settings, limit)
     else:

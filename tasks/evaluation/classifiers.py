@@ -16,6 +16,7 @@ from tasks.models.encoder import model_folder, weights_sha256
 from tasks.models.heads import head_sha256
 from tasks.stages.clean import split_sentences
 from tasks.stages.encode import SentencesToEncode, encode_sentences
+from tasks.stages.entities.stage import lone_sentence_mentions
 from tasks.stages.sentiment import classify_sentiment, sentence_probabilities
 from tasks.stages.stance import classify_stances, mention_probabilities
 from tasks.training.newsmtsc import distinct_sentences, read_newsmtsc, sentence_polarity_labels
@@ -47,26 +48,33 @@ def evaluate_stance(data: Path, config: PipelineConfig) -> tuple[dict, pd.DataFr
     Returns (metrics, one row per example with gold and predicted labels)."""
     rows = read_newsmtsc(data)
     batch = SentencesToEncode()
+    # The other mentions the entities stage would judge in each sentence ride along, as in a
+    # run: a head that marks every mention of a sentence at once must see them. Only the
+    # row's own mention (entity_id "") is scored.
+    others = lone_sentence_mentions([row["sentence"] for row in rows], config)
     for k, row in enumerate(rows):
-        # One "document" per row: the row's mention is its only target, exactly as labelled.
         sentence = batch.add_sentence(f"row-{k}", 0, row["sentence"])
-        surface = row["sentence"][row["from"] : row["to"]]
-        batch.add_mention(
-            sentence,
-            {
-                "doc_id": f"row-{k}",
-                "sentence_index": 0,
-                "entity_id": "",
-                "target": row["mention"],
-                "type": "",
-                "surface": surface,
-                "start": row["from"],
-                "end": row["to"],
-            },
-        )
+        labelled = (row["from"], row["to"])
+        context = [span for span in others[k] if span[1] <= labelled[0] or span[0] >= labelled[1]]
+        for entity_id, (start, end) in [("", labelled), *(("context", span) for span in context)]:
+            surface = row["sentence"][start:end]
+            batch.add_mention(
+                sentence,
+                {
+                    "doc_id": f"row-{k}",
+                    "sentence_index": 0,
+                    "entity_id": entity_id,
+                    "target": row["mention"] if entity_id == "" else surface,
+                    "type": "",
+                    "surface": surface,
+                    "start": start,
+                    "end": end,
+                },
+            )
     sentences, mentions = encode_sentences(batch, config)
     probs, labels = mention_probabilities(sentences, mentions, config)
-    stances = classify_stances(sentences, mentions, probs, labels).to_pandas().set_index("doc_id").loc[[f"row-{k}" for k in range(len(rows))]]
+    stances = classify_stances(sentences, mentions, probs, labels).to_pandas()
+    stances = stances[stances["entity_id"] == ""].set_index("doc_id").loc[[f"row-{k}" for k in range(len(rows))]]
     gold = np.array([row["polarity"] + 1 for row in rows])  # -1/0/1 -> against/neutral/favor
     predicted = np.array([labels.index(label) for label in stances["label"]], dtype=np.int64)
     metrics = {"task": "stance", **classification_report(gold, predicted, labels), "models": model_ids(config, "stance")}

@@ -20,7 +20,7 @@ from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from tasks.memory import configure_process_memory
-from tasks.models.tuned_stance import TunedStanceHead, pad_mentions
+from tasks.models.tuned_stance import MentionBatch, TunedStanceHead, pad_rows
 
 hf_logging.disable_progress_bar()  # a weight-loading bar per process is noise in pipeline logs
 
@@ -179,9 +179,7 @@ class SentenceEncoder:
             # The states entering the tuned layers are kept only where a target is mentioned.
             split = tuned_head.split_layer if tuned_head and any(i in spans_by_sentence for i in batch) else None
             states, split_states = self._forward([ids[i] for i in batch], split)
-            mention_keys: list[int] = []
-            mention_states: list[torch.Tensor] = []
-            mention_tokens: list[list[int]] = []
+            judged: list[tuple[int, int]] = []  # (span, row of the batch) for the tuned head
             for row, i in enumerate(batch):
                 hidden = states[row, : len(ids[i])]
                 # Mean over all real tokens incl. [CLS]/[SEP], as sentence-transformers pools.
@@ -192,11 +190,10 @@ class SentenceEncoder:
                     if split_states is not None and not span_tokens(offsets[i], spans[k]):
                         span_probs[k] = neutral_only(tuned_head.labels)  # truncated away: it says nothing
                     elif split_states is not None:
-                        mention_keys.append(k)
-                        mention_states.append(split_states[row, : len(ids[i])])
-                        mention_tokens.append(span_tokens(offsets[i], spans[k]))
-            if mention_keys:  # the tuned layers run over sentences that mention a target only
-                span_probs[mention_keys] = tuned_head.predict_proba_states(pad_mentions(mention_states, mention_tokens))
+                        judged.append((k, row))
+            if judged:  # the tuned layers run over sentences that mention a target only
+                keys, mention_batch = tuned_rows(judged, split_states, [len(ids[i]) for i in batch], [offsets[i] for i in batch], spans, tuned_head.marking)
+                span_probs[keys] = tuned_head.predict_proba_states(mention_batch)
         return Encoded(sentence_vectors, span_vectors, window_vectors, span_probs)
 
     def token_states(self, sentences: list[str], layer: int) -> TokenStates:
@@ -232,6 +229,32 @@ class SentenceEncoder:
         # The tuned stance head is small and stays on the CPU in fp32, whatever the encoder runs on.
         split_states = out.hidden_states[split_layer].float().cpu() if split_layer is not None else None
         return out.last_hidden_state.float().cpu().numpy(), split_states
+
+
+def tuned_rows(
+    judged: list[tuple[int, int]],
+    split_states: torch.Tensor,
+    lengths: list[int],
+    offsets: list[list[tuple[int, int]]],
+    spans: list[Span],
+    marking: str,
+) -> tuple[list[int], MentionBatch]:
+    """(span keys, the batch the tuned head reads) for the judged (span, batch row) pairs:
+    one row per mention for a "target" head; one row per sentence, with every judged
+    mention of it marked, for an "all-mentions" head."""
+    tokens = {k: span_tokens(offsets[row], spans[k]) for k, row in judged}
+    rows = [row for _, row in judged] if marking == "target" else sorted({row for _, row in judged})
+    position = {row: p for p, row in enumerate(rows)}
+    if marking == "target":
+        marked = [tokens[k] for k, _ in judged]
+        mentions = [(p, tokens[k]) for p, (k, _) in enumerate(judged)]
+    else:
+        marked = [[] for _ in rows]
+        for k, row in judged:
+            marked[position[row]].extend(tokens[k])
+        mentions = [(position[row], tokens[k]) for k, row in judged]
+    states = [split_states[row, : lengths[row]] for row in rows]
+    return [k for k, _ in judged], pad_rows(states, marked, mentions)
 
 
 def token_budget_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:

@@ -5,7 +5,12 @@ takes the hidden states *entering* the top `n_layers` layers (shared with that p
 so nothing below is recomputed), adds a learned marker vector to the target mention's
 tokens (marking the target without changing the text, which would break the sharing),
 runs its own fine-tuned copy of the top layers over sentences that mention a target
-only, and classifies [sentence mean; mention mean]. Probabilities are calibrated with a
+only, and classifies [sentence mean; mention mean].
+
+A head marks either the one mention it judges (`marking = "target"`: one pass of its
+layers per mention) or every judged mention of the sentence at once (`"all-mentions"`:
+one pass per sentence, each mention pooled from it; trained the same way, so the marker
+says "a named entity" and the pooling says which one is judged). Probabilities are calibrated with a
 temperature fitted on dev. An ensemble (`TunedStanceEnsemble`, card field "members")
 holds several such heads trained with different seeds on the same split-layer states and
 averages their calibrated probabilities; it answers the same calls as a single head.
@@ -30,35 +35,54 @@ from tasks.models.model_card import write_card
 KIND = "tuned-top-layers"
 
 
+MARKINGS = ("target", "all-mentions")
+
+
 @dataclass
 class MentionBatch:
-    """Split-layer states of the sentences, padded, with one target mask per row."""
+    """Split-layer states of sentences, padded (one row per pass of the tuned layers), and
+    the mentions judged in them (each pooled from its row)."""
 
-    states: torch.Tensor  # (batch, tokens, hidden)
-    attention: torch.Tensor  # (batch, tokens) 1 for real tokens
-    target: torch.Tensor  # (batch, tokens) 1 on the mention's tokens
+    states: torch.Tensor  # (rows, tokens, hidden)
+    attention: torch.Tensor  # (rows, tokens) 1 for real tokens
+    marked: torch.Tensor  # (rows, tokens) 1 on the tokens that get the marker vector
+    target: torch.Tensor  # (mentions, tokens) 1 on the judged mention's tokens
+    row: torch.Tensor  # (mentions,) the row each mention sits in
 
 
-def pad_mentions(states: list[torch.Tensor], target_tokens: list[list[int]]) -> MentionBatch:
+def pad_rows(states: list[torch.Tensor], marked_tokens: list[list[int]], mentions: list[tuple[int, list[int]]]) -> MentionBatch:
+    """A batch of sentence rows with their marked tokens, and (row, tokens) per judged mention."""
     width = max(s.shape[0] for s in states)
     hidden = states[0].shape[1]
     batch = MentionBatch(
         torch.zeros((len(states), width, hidden), dtype=torch.float32),
         torch.zeros((len(states), width), dtype=torch.long),
         torch.zeros((len(states), width), dtype=torch.float32),
+        torch.zeros((len(mentions), width), dtype=torch.float32),
+        torch.tensor([row for row, _ in mentions], dtype=torch.long),
     )
-    for row, (s, tokens) in enumerate(zip(states, target_tokens)):
+    for row, (s, tokens) in enumerate(zip(states, marked_tokens)):
         batch.states[row, : s.shape[0]] = s.float()
         batch.attention[row, : s.shape[0]] = 1
-        batch.target[row, tokens] = 1.0
+        batch.marked[row, tokens] = 1.0
+    for k, (_, tokens) in enumerate(mentions):
+        batch.target[k, tokens] = 1.0
     return batch
+
+
+def pad_mentions(states: list[torch.Tensor], target_tokens: list[list[int]]) -> MentionBatch:
+    """One row per mention, marking only that mention (how a "target" head reads)."""
+    return pad_rows(states, target_tokens, list(enumerate(target_tokens)))
 
 
 class TunedStanceHead(nn.Module):
     features = "split-layer token states"
 
-    def __init__(self, base_model: nn.Module, n_layers: int, labels: list[str], dropout: float = 0.1):
+    def __init__(self, base_model: nn.Module, n_layers: int, labels: list[str], dropout: float = 0.1, marking: str = "target"):
         super().__init__()
+        if marking not in MARKINGS:
+            raise ValueError(f"marking must be one of {MARKINGS}")
+        self.marking = marking
         self.base_config = base_model.config
         self.n_layers = n_layers
         self.split_layer = int(base_model.config.num_hidden_layers) - n_layers
@@ -74,15 +98,15 @@ class TunedStanceHead(nn.Module):
         self.card_from_training: dict = {}  # written last by save(): what training knows best (method, command, seeds)
 
     def logits(self, batch: MentionBatch) -> torch.Tensor:
-        hidden = batch.states + batch.target.unsqueeze(-1) * self.marker
+        hidden = batch.states + batch.marked.unsqueeze(-1) * self.marker
         mask = create_bidirectional_mask(config=self.base_config, inputs_embeds=hidden, attention_mask=batch.attention)
         for layer in self.layers:
             hidden = layer(hidden, attention_mask=mask)
         real = batch.attention.unsqueeze(-1).to(hidden.dtype)
         sentence = (hidden * real).sum(1) / real.sum(1).clamp(min=1)
         target = batch.target.unsqueeze(-1)
-        mention = (hidden * target).sum(1) / target.sum(1).clamp(min=1)
-        return self.classifier(self.dropout(torch.cat([sentence, mention], dim=-1)))
+        mention = (hidden[batch.row] * target).sum(1) / target.sum(1).clamp(min=1)
+        return self.classifier(self.dropout(torch.cat([sentence[batch.row], mention], dim=-1)))
 
     def predict_proba_states(self, batch: MentionBatch) -> np.ndarray:
         """Calibrated class probabilities for each mention in the batch."""
@@ -104,7 +128,7 @@ def save_head(head: nn.Module, folder: Path, extra_card: dict | None = None) -> 
         tensors[name] = value.detach().to(torch.float16 if store_half else torch.float32).contiguous()
     save_file(tensors, str(folder / WEIGHTS_FILE))
     card = {**head.card, **head.card_from_training, **(extra_card or {})}
-    write_card(folder, {**card, "kind": KIND, "labels": head.labels, "features": head.features, "tuned_layers": head.n_layers})
+    write_card(folder, {**card, "kind": KIND, "labels": head.labels, "features": head.features, "tuned_layers": head.n_layers, "marking": head.marking})
 
 
 class TunedStanceEnsemble(nn.Module):
@@ -116,12 +140,13 @@ class TunedStanceEnsemble(nn.Module):
 
     def __init__(self, members: list[TunedStanceHead]):
         super().__init__()
-        if not members or len({(m.split_layer, tuple(m.labels)) for m in members}) != 1:
-            raise ValueError("an ensemble needs one or more heads with the same split layer and labels")
+        if not members or len({(m.split_layer, tuple(m.labels), m.marking) for m in members}) != 1:
+            raise ValueError("an ensemble needs one or more heads with the same split layer, labels and marking")
         self.members = nn.ModuleList(members)
         self.n_layers = members[0].n_layers
         self.split_layer = members[0].split_layer
         self.labels = list(members[0].labels)
+        self.marking = members[0].marking
         self.card: dict = {}
         self.card_from_training: dict = {}
 
@@ -138,12 +163,13 @@ def load_tuned_stance_head(folder: Path, base_model: nn.Module) -> TunedStanceHe
     card = read_card(folder)
     tensors = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
     members = int(card.get("members", 0))
+    marking = card.get("marking", "target")  # heads trained before the choice existed mark their target only
     if members:
         head: TunedStanceHead | TunedStanceEnsemble = TunedStanceEnsemble(
-            [TunedStanceHead(base_model, int(card["tuned_layers"]), card["labels"]) for _ in range(members)]
+            [TunedStanceHead(base_model, int(card["tuned_layers"]), card["labels"], marking=marking) for _ in range(members)]
         )
     else:
-        head = TunedStanceHead(base_model, int(card["tuned_layers"]), card["labels"])
+        head = TunedStanceHead(base_model, int(card["tuned_layers"]), card["labels"], marking=marking)
     head.load_state_dict(tensors)
     head.card = card
     head.eval()

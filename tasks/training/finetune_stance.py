@@ -14,7 +14,10 @@ Options beyond one head (each recorded in the card):
   one entity-swapped copy (tasks/training/stance_augment.py); every epoch shows a random
   `swap_probability` share of those rows as their copy instead, so an epoch costs the same.
 - `cues="repeat"`: rows whose mention is the object of a criticism or praise verb are shown
-  `cue_repeats` extra times per epoch."""
+  `cue_repeats` extra times per epoch.
+- `marking="all-mentions"`: every row's sentence carries the marker on all its labelled
+  targets and on every mention the entities stage would judge in it, as the pipeline's
+  one pass per sentence sees it; the row's own mention is the one pooled."""
 
 from __future__ import annotations
 
@@ -29,11 +32,12 @@ from torch import nn
 
 from tasks.evaluation.classification import dev_metrics, macro_f1
 from tasks.models.encoder import SentenceEncoder, Span, span_tokens
-from tasks.models.tuned_stance import MentionBatch, TunedStanceEnsemble, TunedStanceHead, pad_mentions
+from tasks.models.tuned_stance import MARKINGS, MentionBatch, TunedStanceEnsemble, TunedStanceHead, pad_rows
 from tasks.training.newsmtsc import distinct_sentences
 from tasks.training.stance_augment import Tagger, entity_swaps, mention_entities, opinion_cue, spacy_tagger
 
 Progress = Callable[[int, int, float], None]  # (step, total steps, seconds elapsed)
+Marker = Callable[[list[str]], list[list[tuple[int, int]]]]  # sentences -> the spans the pipeline would judge in each
 
 
 @dataclass
@@ -52,13 +56,14 @@ class FinetuneSettings:
     swap_seed: int = 0  # which names the copies get (shared by all members)
     cues: str = "none"  # "repeat": opinion-cue rows shown `cue_repeats` extra times per epoch
     cue_repeats: int = 2
+    marking: str = "target"  # "all-mentions": one pass per sentence with every judged mention marked
 
     def member_seeds(self) -> list[int]:
         return list(self.seeds) or [self.seed]
 
     def is_plain(self) -> bool:
         """One head, no augmentation, no cues: what `newsflow train --finetune` has always trained."""
-        return len(self.member_seeds()) == 1 and self.augment == "none" and self.cues == "none"
+        return len(self.member_seeds()) == 1 and self.augment == "none" and self.cues == "none" and self.marking == "target"
 
 
 AUGMENTATIONS = ("none", "swap")
@@ -68,23 +73,31 @@ CUES = ("none", "repeat")
 @dataclass
 class MentionData:
     states: list[torch.Tensor]  # one per mention (shared tensors for a shared sentence)
-    tokens: list[list[int]]
+    tokens: list[list[int]]  # the mention's tokens (pooled)
+    marked: list[list[int]]  # the tokens that get the marker: the mention's own, or all of its sentence's
     labels: np.ndarray  # 0 against, 1 neutral, 2 favor
 
 
 def concatenate(first: MentionData, second: MentionData) -> MentionData:
-    return MentionData(first.states + second.states, first.tokens + second.tokens, np.concatenate([first.labels, second.labels]))
+    return MentionData(first.states + second.states, first.tokens + second.tokens, first.marked + second.marked, np.concatenate([first.labels, second.labels]))
 
 
-def mention_data(rows: list[dict], encoder: SentenceEncoder, split_layer: int) -> MentionData:
-    """Split-layer states of each row's sentence (each distinct sentence encoded once)."""
+def mention_data(rows: list[dict], encoder: SentenceEncoder, split_layer: int, marker: Marker | None = None) -> MentionData:
+    """Split-layer states of each row's sentence (each distinct sentence encoded once). With
+    a marker ("all-mentions" heads), each sentence is marked on every labelled target and
+    on every span the marker finds; else each row marks only its own mention."""
     sentences, sentence_of = distinct_sentences(rows)
     computed = encoder.token_states(sentences, split_layer)
-    states, tokens = [], []
-    for r, i in zip(rows, sentence_of):
-        states.append(computed.states[i])
-        tokens.append(span_tokens(computed.offsets[i], Span(int(i), r["from"], r["to"])))
-    return MentionData(states, tokens, np.array([r["polarity"] + 1 for r in rows]))
+    tokens = [span_tokens(computed.offsets[i], Span(int(i), r["from"], r["to"])) for r, i in zip(rows, sentence_of)]
+    marked = tokens
+    if marker is not None:
+        spans = marker(sentences)
+        for r, i in zip(rows, sentence_of):
+            spans[i].append((r["from"], r["to"]))
+        sentence_marks = [sorted({t for a, b in spans[i] for t in span_tokens(computed.offsets[i], Span(i, a, b))}) for i in range(len(sentences))]
+        marked = [sentence_marks[i] for i in sentence_of]
+    states = [computed.states[i] for i in sentence_of]
+    return MentionData(states, tokens, marked, np.array([r["polarity"] + 1 for r in rows]))
 
 
 def length_bucketed_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
@@ -100,7 +113,8 @@ def length_bucketed_batches(lengths: list[int], batch_size: int, generator: torc
 
 
 def batch_of(data: MentionData, rows: list[int]) -> MentionBatch:
-    return pad_mentions([data.states[i] for i in rows], [data.tokens[i] for i in rows])
+    """One batch row per mention (a sentence judged for two targets appears twice)."""
+    return pad_rows([data.states[i] for i in rows], [data.marked[i] for i in rows], [(p, data.tokens[i]) for p, i in enumerate(rows)])
 
 
 def predict_logits(head: TunedStanceHead, data: MentionData, batch_size: int = 128) -> torch.Tensor:
@@ -164,12 +178,12 @@ class TrainingSet:
 
 
 def training_set(
-    train: list[dict], encoder: SentenceEncoder, split_layer: int, settings: FinetuneSettings, tagger: Tagger | None = None
+    train: list[dict], encoder: SentenceEncoder, split_layer: int, settings: FinetuneSettings, tagger: Tagger | None = None, marker: Marker | None = None
 ) -> tuple[TrainingSet, dict]:
     """The training mentions with their augmentation; returns it and a summary for the card."""
-    if settings.augment not in AUGMENTATIONS or settings.cues not in CUES:
-        raise ValueError(f"augment must be one of {AUGMENTATIONS} and cues one of {CUES}")
-    data = mention_data(train, encoder, split_layer)
+    if settings.augment not in AUGMENTATIONS or settings.cues not in CUES or settings.marking not in MARKINGS:
+        raise ValueError(f"augment must be one of {AUGMENTATIONS}, cues one of {CUES} and marking one of {MARKINGS}")
+    data = mention_data(train, encoder, split_layer, marker)
     copy_of = np.full(len(train), -1, dtype=np.int64)
     summary: dict = {}
     if settings.augment == "swap":
@@ -177,7 +191,7 @@ def training_set(
         swaps = entity_swaps(train, entities, settings.swap_seed)
         swapped = [i for i, row in enumerate(swaps) if row is not None]
         if swapped:
-            data = concatenate(data, mention_data([swaps[i] for i in swapped], encoder, split_layer))
+            data = concatenate(data, mention_data([swaps[i] for i in swapped], encoder, split_layer, marker))
             copy_of[swapped] = len(train) + np.arange(len(swapped))
         summary["swap"] = {
             "rows_with_a_copy": len(swapped),
@@ -207,7 +221,7 @@ def train_member(
     """One head: train, keep the best epoch on dev, calibrate; returns it and its dev metrics."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    head = TunedStanceHead(encoder.model, settings.n_layers, labels, settings.dropout)
+    head = TunedStanceHead(encoder.model, settings.n_layers, labels, settings.dropout, settings.marking)
     train_labels = training.data.labels[: training.n]
     counts = np.bincount(train_labels, minlength=len(labels))
     # Class-balanced loss: macro-F1 weighs the rare favour class as much as the others.
@@ -274,6 +288,8 @@ def stance_command(settings: FinetuneSettings) -> str:
         parts.append(f"--augment {settings.augment}")
     if settings.cues != "none":
         parts.append(f"--cues {settings.cues}")
+    if settings.marking != "target":
+        parts.append(f"--marking {settings.marking}")
     return " ".join([*parts, f"--threads {torch.get_num_threads()}"])
 
 
@@ -287,9 +303,20 @@ def stance_method(settings: FinetuneSettings) -> str:
         text += f"; entity-swap augmentation (a same-kind name in place of the mention, {settings.swap_probability:g} of swappable rows per epoch)"
     if settings.cues == "repeat":
         text += f"; rows whose mention is the object of a criticism/praise verb repeated {settings.cue_repeats}x per epoch"
+    if settings.marking == "all-mentions":
+        text += "; every mention the entities stage would judge in the sentence carries the marker (one pass per sentence), the judged one is pooled"
     if len(seeds) > 1:
         text += f"; ensemble of {len(seeds)} such heads (seeds {', '.join(map(str, seeds))}) averaging their calibrated probabilities"
     return text
+
+
+def pipeline_marker() -> Marker:
+    """The default config's entities stage, run over each sentence alone."""
+    from tasks.config import load_config
+    from tasks.stages.entities.stage import lone_sentence_mentions
+
+    config = load_config(None)
+    return lambda sentences: lone_sentence_mentions(sentences, config)
 
 
 def finetune_stance(
@@ -300,13 +327,17 @@ def finetune_stance(
     settings: FinetuneSettings,
     progress: Progress | None = None,
     tagger: Tagger | None = None,
+    marker: Marker | None = None,
 ) -> tuple[TunedStanceHead | TunedStanceEnsemble, dict]:
     """Train one head per seed (see `train_member`), an ensemble when there are several;
     returns the head and its dev metrics."""
     started = time.perf_counter()
     split_layer = int(encoder.model.config.num_hidden_layers) - settings.n_layers
-    training, augmentation = training_set(train, encoder, split_layer, settings, tagger)
-    dev_data = mention_data(dev, encoder, split_layer)
+    if settings.marking == "all-mentions" and marker is None:
+        marker = pipeline_marker()
+    marker = marker if settings.marking == "all-mentions" else None
+    training, augmentation = training_set(train, encoder, split_layer, settings, tagger, marker)
+    dev_data = mention_data(dev, encoder, split_layer, marker)
     seeds = settings.member_seeds()
     members, member_metrics = [], []
     training_started = time.perf_counter()
@@ -352,5 +383,6 @@ def finetune_stance(
             "seeds": seeds,
             "augmentation": settings.augment,
             "cues": settings.cues,
+            "marking": settings.marking,
         }
     return head, metrics

@@ -180,3 +180,54 @@ def test_finetuning_an_ensemble_trains_each_seed_as_a_single_head_would(base):
         assert torch.equal(value, ensemble.members[1].state_dict()[name]), name
     assert ensemble.card_from_training["seeds"] == [0, 1] and "--seeds 0,1" in ensemble.card_from_training["command"]
     assert single.card_from_training == {}  # a plain head keeps the card `newsflow train --finetune` writes
+
+
+def test_an_all_mentions_head_judges_every_mention_of_a_sentence_in_one_row(base):
+    """One pass per sentence, every judged mention marked, each pooled from it: the same
+    probabilities as giving each mention a row of its own with the same marks."""
+    from tasks.models.encoder import Span, tuned_rows
+    from tasks.models.tuned_stance import pad_rows
+
+    torch.manual_seed(3)
+    head = TunedStanceHead(base, 1, LABELS, marking="all-mentions")
+    with torch.no_grad():
+        head.marker.normal_()
+    states = torch.randn(2, 6, 16)
+    offsets = [[(0, 0), (0, 3), (4, 8), (9, 12), (13, 17), (0, 0)], [(0, 0), (0, 5), (6, 9), (0, 0), (0, 0), (0, 0)]]
+    spans = [Span(0, 0, 3), Span(0, 9, 12), Span(1, 6, 9)]
+    keys, batch = tuned_rows([(0, 0), (1, 0), (2, 1)], states, [6, 4], offsets, spans, "all-mentions")
+    assert keys == [0, 1, 2] and batch.states.shape[0] == 2 and batch.row.tolist() == [0, 0, 1]  # two passes for three mentions
+    assert batch.marked[0].nonzero().flatten().tolist() == [1, 3] and batch.target[1].nonzero().flatten().tolist() == [3]
+    together = head.predict_proba_states(batch)
+    one_row_each = head.predict_proba_states(pad_rows([states[0], states[0], states[1, :4]], [[1, 3], [1, 3], [2]], [(0, [1]), (1, [3]), (2, [2])]))
+    assert np.allclose(together, one_row_each, atol=1e-5)
+    assert not np.allclose(together[0], together[1], atol=1e-3)  # the pooling tells the two mentions apart
+    _, per_mention = tuned_rows([(0, 0), (1, 0), (2, 1)], states, [6, 4], offsets, spans, "target")
+    assert per_mention.states.shape[0] == 3 and per_mention.marked[0].nonzero().flatten().tolist() == [1]  # a target head: its own mention only
+
+
+def test_all_mentions_training_marks_every_labelled_target_and_found_mention(base):
+    found = {ROWS[3]["sentence"]: [(23, 29)], ROWS[1]["sentence"]: [(11, 24)]}  # "Monday" stands in for a mention found there
+    settings = FinetuneSettings(n_layers=1, marking="all-mentions")
+    training, _ = training_set(ROWS, FakeEncoder(base), 2, settings, marker=lambda sentences: [list(found.get(s, [])) for s in sentences])
+    data = training.data
+    assert data.tokens[3] == [0, 1] and data.marked[3] == [0, 1, 4]  # Boris Johnson pooled; he and "Monday" marked
+    assert data.marked[1] == data.marked[2] == [0, 2, 3]  # "He" and "Angela Merkel" both labelled in one sentence
+    assert data.tokens[2] == [0] and data.marked[0] == data.tokens[0] == [2]
+    plain = training_set(ROWS, FakeEncoder(base), 2, FinetuneSettings(n_layers=1))[0].data
+    assert plain.marked == plain.tokens  # a target head marks only what it judges
+    head, _ = finetune_stance(
+        ROWS, ROWS, FakeEncoder(base), LABELS, FinetuneSettings(n_layers=1, epochs=1, batch_size=4, marking="all-mentions"), marker=lambda s: [[] for _ in s]
+    )
+    assert head.marking == "all-mentions" and "--marking all-mentions" in head.card_from_training["command"]
+
+
+def test_the_marking_travels_with_the_saved_head(base, tmp_path):
+    TunedStanceHead(base, 1, LABELS, marking="all-mentions").save(tmp_path / "all")
+    random_head(base, 0).save(tmp_path / "one")
+    assert load_tuned_stance_head(tmp_path / "all", base).marking == "all-mentions"
+    assert load_tuned_stance_head(tmp_path / "one", base).marking == "target"
+    card = json.loads((tmp_path / "one" / "card.json").read_text())
+    del card["marking"]  # a head saved before the choice existed
+    (tmp_path / "one" / "card.json").write_text(json.dumps(card))
+    assert load_tuned_stance_head(tmp_path / "one", base).marking == "target"

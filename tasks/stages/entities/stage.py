@@ -105,6 +105,20 @@ def document_entities(sentences: list[str], found: list[list[Found]], aliases: A
     return entities
 
 
+def lone_sentence_mentions(sentences: list[str], settings: SimpleNamespace) -> list[list[tuple[int, int]]]:
+    """The character spans of the mentions this stage would judge in each sentence read as a
+    document of its own: what an "all-mentions" stance head is trained and evaluated with."""
+    config = settings.entities
+    aliases = AliasTable(config.known)
+    found = recognise(sentences, config.model, config.batch_size)
+    spans: list[list[tuple[int, int]]] = []
+    for sentence, sentence_found in zip(sentences, found):
+        entities = document_entities([sentence], [sentence_found], aliases, set(config.types))
+        judged_here = [m for e in entities for m in e.mentions if judged(e, m, settings.stance.targets, settings.stance.min_mentions)]
+        spans.append(sorted((m.start, m.end) for m in judged_here))
+    return spans
+
+
 def entities_shard(documents: pa.Table, settings: SimpleNamespace) -> StageOutput:
     """The entities stage over a shard's documents (doc_id, sentences)."""
     config = settings.entities
