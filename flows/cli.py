@@ -181,9 +181,19 @@ def train(
     dev_data: Path | None = typer.Option(None, "--dev", help="NewsMTSC-format JSONL to select on, never trained on (default: dev.jsonl beside train.jsonl)"),
     out: Path = typer.Option(TRAINED_HEADS, "--out", help="folder that receives one sub-folder per head"),
     finetune: bool = typer.Option(False, "--finetune", help="fine-tune the stance head's top layers instead of the linear heads"),
-    epochs: int = typer.Option(3, "--epochs", min=1, help="--finetune: epochs (the best on dev is kept)"),
+    ner: bool = typer.Option(
+        False,
+        "--ner",
+        help="train the token NER head (data/models/ner-tokens) instead: spaCy labels the train sentences, 10% held out select the epoch; dev's sentences are left out",
+    ),
+    epochs: int | None = typer.Option(
+        None,
+        "--epochs",
+        min=1,
+        help="--finetune: epochs, the best on dev kept (default 3); --ner: at most this many, the best on the held-out 10% kept (default 14)",
+    ),
     layers: int = typer.Option(2, "--layers", min=1, max=6, help="--finetune: top encoder layers to tune"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int | None = typer.Option(None, "--seed", help="default 0; 13 with --ner"),
     seeds: str = typer.Option("", "--seeds", help="--finetune: an ensemble, one member per seed, e.g. 0,1,2 (members share the frozen layers)"),
     augment: str = typer.Option("none", "--augment", help="--finetune: none | swap (copies of the rows with the mention replaced by another name of its kind)"),
     cues: str = typer.Option(
@@ -195,10 +205,10 @@ def train(
         help="--finetune: target (one pass of the tuned layers per mention) | all-mentions (one per sentence, every judged mention marked)",
     ),
     threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: torch's default); results repeat for a given seed and thread count"),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="train on the first N rows only (a quick trial)"),
-    as_json: bool = typer.Option(False, "--json", help="print the dev metrics as one JSON object on stdout"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="train on the first N rows only (--ner: the first N distinct sentences); a quick trial"),
+    as_json: bool = typer.Option(False, "--json", help="print the dev metrics (--ner: the held-out metrics) as one JSON object on stdout"),
 ) -> None:
-    """Train the stance and sentiment heads (a Prefect flow) and write them with model cards."""
+    """Train the stance and sentiment heads, or the token NER head (a Prefect flow), and write them with model cards."""
     from tasks.training.newsmtsc import NEWSMTSC  # numpy: only for this command
 
     train_data = train_data or NEWSMTSC / "train.jsonl"
@@ -208,6 +218,9 @@ def train(
     except ValueError:
         console.print(f"[red]--seeds takes integers separated by commas, not {seeds!r}[/red]")
         raise typer.Exit(2) from None
+    if ner and finetune:
+        console.print("[red]--ner and --finetune train different heads: give one of them[/red]")
+        raise typer.Exit(2)
     for path in (train_data, dev_data):
         if not path.is_file():
             console.print(f"[red]no such file:[/red] {path}")
@@ -233,6 +246,7 @@ def train(
             augment=augment,
             cues=cues,
             marking=marking,
+            ner=ner,
         )
     except Exception as exc:  # noqa: BLE001  (the flow has logged the traceback)
         console.print(f"[red]training failed:[/red] {type(exc).__name__}: {exc}")
@@ -240,12 +254,29 @@ def train(
     if as_json:
         print(json.dumps(report, indent=2))
         return
+    if ner:
+        print_ner_report(report, out)
+        return
     rows = [{"head": name, "dev_macro_f1": metrics["dev_macro_f1"], "dev_accuracy": metrics["dev_accuracy"]} for name, metrics in report.items()]
     print_listing(
         f"heads written under {out}",
         [("head", "head"), ("dev_macro_f1", "dev macro-F1"), ("dev_accuracy", "dev accuracy")],
         rows,
         shown={"dev_macro_f1": "{:.3f}".format, "dev_accuracy": "{:.3f}".format},
+    )
+
+
+def print_ner_report(report: dict[str, dict], out: Path) -> None:
+    """The token NER head's agreement with spaCy on the held-out sentences: overall, then per type."""
+    rows = []
+    for name, m in report.items():
+        rows.append({"head": name, "type": "all", "f1": m["holdout_f1"], "precision": m["holdout_precision"], "recall": m["holdout_recall"]})
+        rows += [{"head": name, "type": kind, "f1": t["f1"], "precision": t["precision"], "recall": t["recall"]} for kind, t in m["holdout_per_type"].items()]
+    print_listing(
+        f"token NER head written under {out} (agreement with spaCy on the held-out sentences)",
+        [("head", "head"), ("type", "type"), ("f1", "held-out F1"), ("precision", "precision"), ("recall", "recall")],
+        rows,
+        shown={key: "{:.3f}".format for key in ("f1", "precision", "recall")},
     )
 
 

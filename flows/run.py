@@ -195,7 +195,7 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
             "read": accounting["read"],
             **{stage: sum(r.rows for r in refs) for stage, refs in stages.items()},
             # documents naming more entities than entities.max_per_document: their least mentioned were left out
-            "documents_over_entity_cap": sum(part_rows(r, "capped") for r in stage_refs.get("entities", [])),
+            "documents_over_entity_cap": sum(part_rows(r, "capped") for r in stage_refs.get("encode", [])),
         },
         rejected_by_reason=count_reasons(rejected),
         accounting=accounting,

@@ -18,7 +18,6 @@ from tasks.config import PipelineConfig, changes_results, result_settings
 from tasks.records import StageOutput
 from tasks.stages.clean import clean_records
 from tasks.stages.encode import encode_shard
-from tasks.stages.entities import entities_shard
 from tasks.stages.sentiment import sentiment_shard
 from tasks.stages.stance import stance_shard
 from tasks.stages.summarize import summarize_shard
@@ -53,28 +52,22 @@ class Stage:
 
 
 SENTENCE_COLUMNS = ("doc_id", "sentence_index", "text", "embedding")
-# What decides which mentions are judged: the entities stage reads it, and the stages that
-# read its mentions (encode directly, stance through encode) declare it in their keys too.
+# What finds names and decides which mentions are judged: encode reads it, and the stance
+# stage, which reads encode's mentions, declares it in its key too.
 ENTITY_SETTINGS = ("entities", "stance.targets", "stance.min_mentions")
 
 STAGES: tuple[Stage, ...] = (
     Stage("clean", clean_records, (Input(SOURCE),), ("clean",), cached=True, uses_models=False),
     Stage("deduplicate", None, (Input("clean"),), reads_earlier_shards=True),
-    Stage(
-        "entities",
-        entities_shard,
-        (Input("deduplicate", ("doc_id", "sentences")),),
-        ENTITY_SETTINGS,
-        cached=True,
-        writes=(("entities", None),),
-    ),
-    # Encode pools the mentions the entities stage chose, so its key covers what chose them.
+    # Encode also finds the names in its own pass, groups them into entities and judges the
+    # chosen mentions with a tuned stance head: each reads the pass's token states.
     Stage(
         "encode",
         encode_shard,
-        (Input("deduplicate", ("doc_id", "sentences")), Input("entities", part="mentions")),
+        (Input("deduplicate", ("doc_id", "sentences")),),
         ("encoder", "stance.kind", "stance.head", *ENTITY_SETTINGS, "runtime"),
         cached=True,
+        writes=(("entities", "entities"),),
     ),
     Stage("summarize", summarize_shard, (Input("encode", ("doc_id", "text", "embedding")),), ("summary", "runtime"), cached=True),
     Stage("sentiment", sentiment_shard, (Input("encode", SENTENCE_COLUMNS),), ("sentiment", "encoder.max_length", "runtime"), cached=True),

@@ -15,7 +15,7 @@ from tasks.models.backends import backend_provenance
 from tasks.models.encoder import model_folder, weights_sha256
 from tasks.models.heads import head_sha256
 from tasks.stages.clean import split_sentences
-from tasks.stages.encode import SentencesToEncode, encode_sentences
+from tasks.stages.encode import SentencesToEncode, encode_sentences, find_names
 from tasks.stages.entities.stage import lone_sentence_mentions
 from tasks.stages.sentiment import classify_sentiment, sentence_probabilities
 from tasks.stages.stance import classify_stances, mention_probabilities
@@ -51,7 +51,8 @@ def evaluate_stance(data: Path, config: PipelineConfig) -> tuple[dict, pd.DataFr
     # The other mentions the entities stage would judge in each sentence ride along, as in a
     # run: a head that marks every mention of a sentence at once must see them. Only the
     # row's own mention (entity_id "") is scored.
-    others = lone_sentence_mentions([row["sentence"] for row in rows], config)
+    texts = [row["sentence"] for row in rows]
+    others = lone_sentence_mentions(texts, find_names(texts, config), config)
     for k, row in enumerate(rows):
         sentence = batch.add_sentence(f"row-{k}", 0, row["sentence"])
         labelled = (row["from"], row["to"])

@@ -12,11 +12,11 @@ import pandas as pd
 
 from tasks.config import PipelineConfig
 from tasks.evaluation.data_files import read_rows, require_columns
+from tasks.stages.encode import find_names
 from tasks.stages.entities.demonyms import country_of
 from tasks.stages.entities.grouping import Entity, Mention
 from tasks.stages.entities.known import AliasTable
 from tasks.stages.entities.names import bare_name, without_honorifics
-from tasks.stages.entities.recognise import recognise
 from tasks.stages.entities.stage import document_entities
 
 TYPES = ("PERSON", "ORG", "GPE", "LOC")
@@ -35,10 +35,11 @@ def trimmed(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def predicted_spans(texts: list[str], config: PipelineConfig) -> list[list[Span]]:
-    """Each text taken as a one-sentence document through the entities stage's own code
-    (recognition, naming, grouping and looking again for names found once), as a run does."""
+    """Each text taken as a one-sentence document through the pipeline's own code (the
+    configured recogniser, naming, grouping and looking again for names found once), as a
+    run does."""
     aliases = AliasTable(config.entities.known)
-    found = recognise(texts, config.entities.model, config.entities.batch_size)
+    found = find_names(texts, config)
     out = []
     for text, names in zip(texts, found):
         entities = document_entities([text], [names], aliases, set(config.entities.types))

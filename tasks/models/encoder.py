@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -84,6 +84,15 @@ class Encoded:
 
 
 @dataclass
+class SentencePass:
+    """What one forward pass leaves of a sentence for the heads that read token states."""
+
+    final: np.ndarray  # (tokens, dim) last hidden states
+    kept: dict[int, torch.Tensor]  # layer -> (tokens, dim) states entering that layer
+    offsets: list[tuple[int, int]]
+
+
+@dataclass
 class TokenStates:
     """Per-sentence hidden states entering one layer, with the tokens' character offsets."""
 
@@ -137,6 +146,7 @@ class SentenceEncoder:
         self.model.to(self.device)
         self.onnx = onnx_session(folder) if backend == "onnx" else None
         self.dim = int(self.model.config.hidden_size)
+        self.n_layers = int(self.model.config.num_hidden_layers)  # the final states are "layer" n_layers
 
     def provenance(self) -> dict[str, str]:
         """How this encoder computes, for the run record."""
@@ -161,40 +171,61 @@ class SentenceEncoder:
     def encode(self, sentences: list[str], spans: list[Span] | None = None, tuned_head: TunedStanceHead | None = None) -> Encoded:
         """Sentence vectors and pooled mention states; with a tuned stance head, also its
         probabilities for every span, from the same pass's split-layer states."""
-        return on_inference_thread(self._encode, sentences, spans or [], tuned_head)
+        spans = spans or []
+        keep = (tuned_head.split_layer,) if tuned_head and spans else ()
+        vectors, passes = self.forward_passes(sentences, keep, {s.sentence for s in spans})
+        return self.judge(vectors, passes, spans, tuned_head)
 
-    def _encode(self, sentences: list[str], spans: list[Span], tuned_head: TunedStanceHead | None) -> Encoded:
-        n = len(sentences)
-        sentence_vectors = np.zeros((n, self.dim), dtype=np.float32)
+    def forward_passes(
+        self, sentences: list[str], keep_layers: tuple[int, ...] = (), keep_rows: set[int] | None = None
+    ) -> tuple[np.ndarray, list[SentencePass | None]]:
+        """One pass over the sentences: their normalised mean-pooled vectors, and for the
+        sentences in `keep_rows` (all when None) what token-level heads read: final states,
+        the states entering each of `keep_layers`, and the tokens' character offsets."""
+        return on_inference_thread(self._forward_passes, sentences, keep_layers, keep_rows)
+
+    def _forward_passes(self, sentences: list[str], keep_layers: tuple[int, ...], keep_rows: set[int] | None) -> tuple[np.ndarray, list[SentencePass | None]]:
+        vectors = np.zeros((len(sentences), self.dim), dtype=np.float32)
+        passes: list[SentencePass | None] = [None] * len(sentences)
+        if not sentences:
+            return vectors, passes
+        ids, offsets = self.tokenize(sentences)
+        for batch in token_budget_batches([len(x) for x in ids], self.max_tokens_per_batch):
+            kept_here = {i for i in batch if keep_rows is None or i in keep_rows}
+            states, layers = self._forward([ids[i] for i in batch], keep_layers if kept_here else ())
+            for row, i in enumerate(batch):
+                n = len(ids[i])
+                # Mean over all real tokens incl. [CLS]/[SEP], as sentence-transformers pools.
+                full = states[row, :n].mean(axis=0)
+                vectors[i] = full / max(np.linalg.norm(full), 1e-12)
+                if i in kept_here:
+                    passes[i] = SentencePass(states[row, :n].copy(), {layer: kept[row, :n].clone() for layer, kept in layers.items()}, offsets[i])
+        return vectors, passes
+
+    def judge(self, vectors: np.ndarray, passes: list[SentencePass | None], spans: list[Span], tuned_head: TunedStanceHead | None) -> Encoded:
+        """Pooled states for each span (from its sentence's kept pass) and, with a tuned
+        stance head, its probabilities: one pass of the head's layers per mention, or per
+        sentence for a head that marks all of a sentence's mentions at once."""
+        return on_inference_thread(self._judge, vectors, passes, spans, tuned_head)
+
+    def _judge(self, vectors: np.ndarray, passes: list[SentencePass | None], spans: list[Span], tuned_head: TunedStanceHead | None) -> Encoded:
         span_vectors = np.zeros((len(spans), self.dim), dtype=np.float32)
         window_vectors = np.zeros((len(spans), self.dim), dtype=np.float32)
         span_probs = np.zeros((len(spans), len(tuned_head.labels)), dtype=np.float32) if tuned_head else None
-        if n == 0:
-            return Encoded(sentence_vectors, span_vectors, window_vectors, span_probs)
-        ids, offsets = self.tokenize(sentences)
-        spans_by_sentence: dict[int, list[int]] = {}
+        tokens: dict[int, list[int]] = {}
         for k, span in enumerate(spans):
-            spans_by_sentence.setdefault(span.sentence, []).append(k)
-        for batch in token_budget_batches([len(x) for x in ids], self.max_tokens_per_batch):
-            # The states entering the tuned layers are kept only where a target is mentioned.
-            split = tuned_head.split_layer if tuned_head and any(i in spans_by_sentence for i in batch) else None
-            states, split_states = self._forward([ids[i] for i in batch], split)
-            judged: list[tuple[int, int]] = []  # (span, row of the batch) for the tuned head
-            for row, i in enumerate(batch):
-                hidden = states[row, : len(ids[i])]
-                # Mean over all real tokens incl. [CLS]/[SEP], as sentence-transformers pools.
-                full = hidden.mean(axis=0)
-                sentence_vectors[i] = full / max(np.linalg.norm(full), 1e-12)
-                for k in spans_by_sentence.get(i, []):
-                    span_vectors[k], window_vectors[k] = _pool_span(hidden, offsets[i], spans[k], full)
-                    if split_states is not None and not span_tokens(offsets[i], spans[k]):
-                        span_probs[k] = neutral_only(tuned_head.labels)  # truncated away: it says nothing
-                    elif split_states is not None:
-                        judged.append((k, row))
-            if judged:  # the tuned layers run over sentences that mention a target only
-                keys, mention_batch = tuned_rows(judged, split_states, [len(ids[i]) for i in batch], [offsets[i] for i in batch], spans, tuned_head.marking)
-                span_probs[keys] = tuned_head.predict_proba_states(mention_batch)
-        return Encoded(sentence_vectors, span_vectors, window_vectors, span_probs)
+            kept = passes[span.sentence]
+            assert kept is not None, "a span's sentence must be kept by the forward pass"
+            tokens[k] = span_tokens(kept.offsets, span)
+            span_vectors[k], window_vectors[k] = _pool_span(kept.final, kept.offsets, span, vectors[span.sentence], tokens[k])
+        if tuned_head is not None:
+            for k in tokens:
+                if not tokens[k]:
+                    span_probs[k] = neutral_only(tuned_head.labels)  # truncated away: it says nothing
+            judged = [k for k in tokens if tokens[k]]
+            for keys, batch in tuned_batches(judged, spans, tokens, passes, tuned_head, self.max_tokens_per_batch):
+                span_probs[keys] = tuned_head.predict_proba_states(batch)
+        return Encoded(vectors, span_vectors, window_vectors, span_probs)
 
     def token_states(self, sentences: list[str], layer: int) -> TokenStates:
         """The hidden states entering `layer` (0 = embeddings) for each sentence; what a
@@ -205,15 +236,15 @@ class SentenceEncoder:
         ids, offsets = self.tokenize(sentences)
         states: list[torch.Tensor] = [torch.empty(0)] * len(sentences)
         for batch in token_budget_batches([len(x) for x in ids], self.max_tokens_per_batch):
-            _, split_states = self._forward([ids[i] for i in batch], layer)
+            _, kept = self._forward([ids[i] for i in batch], (layer,))
             for row, i in enumerate(batch):
-                states[i] = split_states[row, : len(ids[i])].clone()
+                states[i] = kept[layer][row, : len(ids[i])].clone()
         return TokenStates(states, offsets)
 
-    def _forward(self, batch_ids: list[list[int]], split_layer: int | None = None) -> tuple[np.ndarray, torch.Tensor | None]:
-        """(last hidden states, and the states entering `split_layer` when asked)."""
-        if self.onnx is not None and split_layer is not None:
-            raise ValueError("the ONNX encoder gives final states only; the tuned stance head needs encoder.backend = 'torch'")
+    def _forward(self, batch_ids: list[list[int]], keep_layers: tuple[int, ...] = ()) -> tuple[np.ndarray, dict[int, torch.Tensor]]:
+        """(last hidden states, and the states entering each of `keep_layers`, fp32 on the CPU)."""
+        if self.onnx is not None and keep_layers:
+            raise ValueError("the ONNX encoder gives final states only; the tuned stance head and the token NER head need encoder.backend = 'torch'")
         width = max(len(x) for x in batch_ids)
         pad = self.tokenizer.pad_token_id or 0
         input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
@@ -223,38 +254,34 @@ class SentenceEncoder:
             attention[row, : len(seq)] = 1
         if self.onnx is not None:
             feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention.numpy(), "token_type_ids": np.zeros_like(input_ids.numpy())}
-            return self.onnx.run(["last_hidden_state"], feeds)[0].astype(np.float32), None
+            return self.onnx.run(["last_hidden_state"], feeds)[0].astype(np.float32), {}
         with torch.inference_mode():
-            out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), output_hidden_states=split_layer is not None)
-        # The tuned stance head is small and stays on the CPU in fp32, whatever the encoder runs on.
-        split_states = out.hidden_states[split_layer].float().cpu() if split_layer is not None else None
-        return out.last_hidden_state.float().cpu().numpy(), split_states
+            out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), output_hidden_states=bool(keep_layers))
+        # The heads that read token states are small and stay on the CPU in fp32, whatever the encoder runs on.
+        kept = {layer: out.hidden_states[layer].float().cpu() for layer in keep_layers}
+        return out.last_hidden_state.float().cpu().numpy(), kept
 
 
-def tuned_rows(
-    judged: list[tuple[int, int]],
-    split_states: torch.Tensor,
-    lengths: list[int],
-    offsets: list[list[tuple[int, int]]],
-    spans: list[Span],
-    marking: str,
-) -> tuple[list[int], MentionBatch]:
-    """(span keys, the batch the tuned head reads) for the judged (span, batch row) pairs:
-    one row per mention for a "target" head; one row per sentence, with every judged
-    mention of it marked, for an "all-mentions" head."""
-    tokens = {k: span_tokens(offsets[row], spans[k]) for k, row in judged}
-    rows = [row for _, row in judged] if marking == "target" else sorted({row for _, row in judged})
-    position = {row: p for p, row in enumerate(rows)}
-    if marking == "target":
-        marked = [tokens[k] for k, _ in judged]
-        mentions = [(p, tokens[k]) for p, (k, _) in enumerate(judged)]
-    else:
-        marked = [[] for _ in rows]
-        for k, row in judged:
-            marked[position[row]].extend(tokens[k])
-        mentions = [(position[row], tokens[k]) for k, row in judged]
-    states = [split_states[row, : lengths[row]] for row in rows]
-    return [k for k, _ in judged], pad_rows(states, marked, mentions)
+def tuned_batches(
+    judged: list[int], spans: list[Span], tokens: dict[int, list[int]], passes: list[SentencePass | None], head: TunedStanceHead, max_tokens: int
+) -> Iterator[tuple[list[int], MentionBatch]]:
+    """(span keys, the batch the tuned head reads) over the judged spans, in token-budget
+    batches: one row per mention for a "target" head; one row per sentence, with every
+    judged mention of it marked, for an "all-mentions" head."""
+    units: dict[tuple[int, int], list[int]] = {}  # (sentence, mention or -1) -> the spans pooled from that row
+    for k in judged:
+        units.setdefault((spans[k].sentence, k if head.marking == "target" else -1), []).append(k)
+    keys = list(units)
+    rows_of = [passes[sentence] for sentence, _ in keys]
+    for batch in token_budget_batches([len(p.offsets) for p in rows_of], max_tokens):
+        states, marked, mentions, order = [], [], [], []
+        for position, u in enumerate(batch):
+            pooled = units[keys[u]]
+            states.append(rows_of[u].kept[head.split_layer])
+            marked.append(sorted({t for k in pooled for t in tokens[k]}))
+            mentions.extend((position, tokens[k]) for k in pooled)
+            order.extend(pooled)
+        yield order, pad_rows(states, marked, mentions)
 
 
 def token_budget_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
@@ -285,8 +312,7 @@ def span_tokens(offsets: list[tuple[int, int]], span: Span) -> list[int]:
     return [t for t, (a, b) in enumerate(offsets) if b > a and a < span.end and b > span.start]
 
 
-def _pool_span(hidden: np.ndarray, offsets: list[tuple[int, int]], span: Span, fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    tokens = span_tokens(offsets, span)
+def _pool_span(hidden: np.ndarray, offsets: list[tuple[int, int]], span: Span, fallback: np.ndarray, tokens: list[int]) -> tuple[np.ndarray, np.ndarray]:
     if not tokens:  # the mention was truncated away: the sentence stands in for it
         return fallback, fallback
     first, last = tokens[0], tokens[-1]

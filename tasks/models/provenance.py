@@ -22,7 +22,7 @@ def model_provenance(config: PipelineConfig) -> dict[str, dict[str, str]]:
             raise ValueError(f"the {name} head {path} was trained on another encoder than {config.encoder.model}; retrain it with `newsflow train`")
     return {
         "encoder": {"id": config.encoder.model, "path": str(encoder), "weights_sha256": encoder_sha, **pipeline_encoder(config).provenance()},
-        "ner": ner_provenance(config.entities.model),
+        "ner": ner_provenance(config.entities),
         **backend_provenance(config),  # a Hugging Face backend stands in for its task's head
         **{name: {"id": path.name, "path": str(path), "kind": head_kind(path), "weights_sha256": head_sha256(path)} for name, path in heads.items()},
     }

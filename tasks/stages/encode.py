@@ -1,21 +1,25 @@
-"""Encode stage: one transformer pass over every sentence of a shard, plus pooled token
-states over each mention the entities stage chose. Every head reads what this stage writes."""
+"""Encode stage: one transformer pass over every sentence of a shard, and what needs that
+pass's token states: the names in each sentence (a token head on the pass, or spaCy's NER),
+grouped into the documents' entities, and the chosen mentions pooled and judged by a tuned
+stance head. Every later head reads what this stage writes."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pyarrow as pa
 
 from tasks.arrow import vector_column
 from tasks.config import PipelineConfig, resolve_resource
-from tasks.models.encoder import SentenceEncoder, Span, get_encoder
+from tasks.models.encoder import Encoded, SentenceEncoder, Span, get_encoder
 from tasks.models.heads import head_kind
 from tasks.models.tuned_stance import KIND as TUNED_KIND
 from tasks.models.tuned_stance import TunedStanceHead, load_tuned_stance_head
 from tasks.records import StageOutput
-from tasks.stages.entities.stage import MENTIONS_SCHEMA
+from tasks.stages.entities.recognise import Found, kept_layers, ner_pipeline, recognise, recognise_in_pass, token_ner
+from tasks.stages.entities.stage import MENTIONS_SCHEMA, name_entities
 
 STANCE_PROBS = "stance_probs"  # mentions column a tuned stance head fills during this stage
 _TUNED_HEADS: dict[tuple[str, int], TunedStanceHead] = {}
@@ -48,9 +52,10 @@ def preload_models(config: PipelineConfig) -> None:
     so loading overlaps other start-up work. A model that fails to load is left for the
     run itself to report."""
     try:
-        from tasks.stages.entities.recognise import ner_pipeline
-
-        ner_pipeline(config.entities.model)
+        if config.entities.recogniser == "spacy":
+            ner_pipeline(config.entities.model)
+        else:
+            token_ner(config.entities.head)
         encoder = pipeline_encoder(config)
         if config.stance.kind == "head":
             tuned_stance_head(config.stance.head, encoder)
@@ -86,12 +91,17 @@ MENTION_TYPES = {"sentence_index": pa.int32(), "start": pa.int32(), "end": pa.in
 
 def encode_sentences(batch: SentencesToEncode, config: PipelineConfig) -> tuple[pa.Table, pa.Table]:
     """(sentences table with embeddings, mentions table with pooled states and, with a
-    tuned stance head, its probabilities): what summarize, sentiment and stance read."""
+    tuned stance head, its probabilities) for the given mentions: what summarize,
+    sentiment and stance read."""
     encoder = pipeline_encoder(config)
     tuned = tuned_stance_head(config.stance.head, encoder) if config.stance.kind == "head" else None
     # One shard at a time (the encoder's one inference thread): interleaved shards would
     # hold several shards' tokens in memory and delay every shard's heads and write.
-    encoded = encoder.encode(batch.texts, batch.spans, tuned)
+    return encoded_tables(batch, encoder.encode(batch.texts, batch.spans, tuned))
+
+
+def encoded_tables(batch: SentencesToEncode, encoded: Encoded) -> tuple[pa.Table, pa.Table]:
+    """The sentences and mentions tables from what the encoder computed for the batch."""
     sentences_table = pa.table(
         {
             "doc_id": pa.array(batch.doc_ids, pa.string()),
@@ -128,9 +138,53 @@ def encode_documents(documents: pa.Table, config: PipelineConfig, mentions: pa.T
     return encode_sentences(sentences_to_encode(documents, mentions if mentions is not None else MENTIONS_SCHEMA.empty_table()), config)
 
 
-def encode_shard(documents: pa.Table, mentions: pa.Table, config: PipelineConfig) -> StageOutput:
-    """The encode stage over a shard's documents (doc_id, sentences) and the mentions the
-    entities stage chose: sentences with their embeddings, and the `mentions` part the
-    stance stage reads."""
-    sentences, encoded_mentions = encode_documents(documents, config, mentions)
-    return StageOutput(sentences, parts={"mentions": encoded_mentions})
+CHUNK_DOCUMENTS = 32  # documents per group of passes: bounds the token states held for the heads (~100 MB)
+
+
+def pass_layers(settings: SimpleNamespace, encoder: SentenceEncoder, tuned: TunedStanceHead | None) -> tuple[int, ...]:
+    """The layers whose states the token-level heads read, besides the final one."""
+    layers = {tuned.split_layer} if tuned else set()
+    if settings.entities.recogniser == "encoder":
+        layers.update(kept_layers(settings.entities.head, encoder.n_layers))
+    return tuple(sorted(layers))
+
+
+def find_names(sentences: list[str], settings: SimpleNamespace) -> list[list[Found]]:
+    """The names the configured recogniser finds in each sentence (the encoder recogniser
+    runs an encoder pass for them): what evaluation and training see of this stage."""
+    if settings.entities.recogniser == "spacy":
+        return recognise(sentences, settings.entities.model, settings.entities.batch_size)
+    encoder = pipeline_encoder(settings)
+    _, passes = encoder.forward_passes(sentences, pass_layers(settings, encoder, None))
+    return recognise_in_pass(sentences, passes, settings.entities.head, encoder.n_layers)
+
+
+def encode_chunk(documents: pa.Table, settings: SimpleNamespace) -> StageOutput:
+    """Encode a few documents (doc_id, sentences): pass, names, entities, judged mentions."""
+    encoder = pipeline_encoder(settings)
+    tuned = tuned_stance_head(settings.stance.head, encoder) if settings.stance.kind == "head" else None
+    batch = sentences_to_encode(documents, MENTIONS_SCHEMA.empty_table())
+    by_spacy = settings.entities.recogniser == "spacy"
+    found = recognise(batch.texts, settings.entities.model, settings.entities.batch_size) if by_spacy else None
+    vectors, passes = encoder.forward_passes(batch.texts, pass_layers(settings, encoder, tuned))
+    if found is None:
+        found = recognise_in_pass(batch.texts, passes, settings.entities.head, encoder.n_layers)
+    named = name_entities(documents, found, settings)
+    row_of = {(d, i): row for row, (d, i) in enumerate(zip(batch.doc_ids, batch.indexes))}
+    for mention in named.parts["mentions"].to_pylist():
+        batch.add_mention(row_of[(mention["doc_id"], mention["sentence_index"])], mention)
+    sentences, mentions = encoded_tables(batch, encoder.judge(vectors, passes, batch.spans, tuned))
+    return StageOutput(sentences, parts={"mentions": mentions, "entities": named.table, "capped": named.parts["capped"]})
+
+
+def encode_shard(documents: pa.Table, settings: SimpleNamespace) -> StageOutput:
+    """The encode stage over a shard's documents (doc_id, sentences): sentences with their
+    embeddings; as parts, the `entities` table, the `mentions` the stance stage reads (pooled
+    states and, with a tuned head, probabilities) and the documents `capped` at
+    entities.max_per_document. Documents go through in small groups, whose token states are
+    dropped once their heads have read them."""
+    chunks = [encode_chunk(documents.slice(start, CHUNK_DOCUMENTS), settings) for start in range(0, documents.num_rows, CHUNK_DOCUMENTS)]
+    if not chunks:
+        chunks = [encode_chunk(documents, settings)]
+    parts = {name: pa.concat_tables([c.parts[name] for c in chunks]) for name in chunks[0].parts}
+    return StageOutput(pa.concat_tables([c.table for c in chunks]), parts=parts)

@@ -313,10 +313,11 @@ def stance_method(settings: FinetuneSettings) -> str:
 def pipeline_marker() -> Marker:
     """The default config's entities stage, run over each sentence alone."""
     from tasks.config import load_config
+    from tasks.stages.encode import find_names
     from tasks.stages.entities.stage import lone_sentence_mentions
 
     config = load_config(None)
-    return lambda sentences: lone_sentence_mentions(sentences, config)
+    return lambda sentences: lone_sentence_mentions(sentences, find_names(sentences, config), config)
 
 
 def finetune_stance(

@@ -185,7 +185,7 @@ def test_finetuning_an_ensemble_trains_each_seed_as_a_single_head_would(base):
 def test_an_all_mentions_head_judges_every_mention_of_a_sentence_in_one_row(base):
     """One pass per sentence, every judged mention marked, each pooled from it: the same
     probabilities as giving each mention a row of its own with the same marks."""
-    from tasks.models.encoder import Span, tuned_rows
+    from tasks.models.encoder import SentencePass, Span, span_tokens, tuned_batches
     from tasks.models.tuned_stance import pad_rows
 
     torch.manual_seed(3)
@@ -193,17 +193,27 @@ def test_an_all_mentions_head_judges_every_mention_of_a_sentence_in_one_row(base
     with torch.no_grad():
         head.marker.normal_()
     states = torch.randn(2, 6, 16)
-    offsets = [[(0, 0), (0, 3), (4, 8), (9, 12), (13, 17), (0, 0)], [(0, 0), (0, 5), (6, 9), (0, 0), (0, 0), (0, 0)]]
-    spans = [Span(0, 0, 3), Span(0, 9, 12), Span(1, 6, 9)]
-    keys, batch = tuned_rows([(0, 0), (1, 0), (2, 1)], states, [6, 4], offsets, spans, "all-mentions")
-    assert keys == [0, 1, 2] and batch.states.shape[0] == 2 and batch.row.tolist() == [0, 0, 1]  # two passes for three mentions
-    assert batch.marked[0].nonzero().flatten().tolist() == [1, 3] and batch.target[1].nonzero().flatten().tolist() == [3]
-    together = head.predict_proba_states(batch)
-    one_row_each = head.predict_proba_states(pad_rows([states[0], states[0], states[1, :4]], [[1, 3], [1, 3], [2]], [(0, [1]), (1, [3]), (2, [2])]))
+    offsets = [[(0, 0), (0, 3), (4, 8), (9, 12), (13, 17), (0, 0)], [(0, 0), (0, 5), (6, 9), (0, 0)]]
+    passes = [
+        SentencePass(np.zeros((6, 16)), {head.split_layer: states[0]}, offsets[0]),
+        SentencePass(np.zeros((4, 16)), {head.split_layer: states[1, :4]}, offsets[1]),
+    ]
+    spans = [Span(0, 0, 3), Span(1, 6, 9), Span(0, 9, 12)]
+    tokens = {k: span_tokens(offsets[s.sentence], s) for k, s in enumerate(spans)}
+    [(keys, batch)] = list(tuned_batches([0, 1, 2], spans, tokens, passes, head, 1000))
+    assert batch.states.shape[0] == 2 and sorted(keys) == [0, 1, 2]  # two passes for three mentions
+    row_of = dict(zip(keys, batch.row.tolist()))
+    assert row_of[0] == row_of[2] != row_of[1]
+    assert batch.marked[row_of[0]].nonzero().flatten().tolist() == [1, 3] and batch.target[keys.index(2)].nonzero().flatten().tolist() == [3]
+    together = np.zeros((3, 3), dtype=np.float32)
+    together[keys] = head.predict_proba_states(batch)
+    one_row_each = head.predict_proba_states(pad_rows([states[0], states[1, :4], states[0]], [[1, 3], [2], [1, 3]], [(0, [1]), (1, [2]), (2, [3])]))
     assert np.allclose(together, one_row_each, atol=1e-5)
-    assert not np.allclose(together[0], together[1], atol=1e-3)  # the pooling tells the two mentions apart
-    _, per_mention = tuned_rows([(0, 0), (1, 0), (2, 1)], states, [6, 4], offsets, spans, "target")
-    assert per_mention.states.shape[0] == 3 and per_mention.marked[0].nonzero().flatten().tolist() == [1]  # a target head: its own mention only
+    assert not np.allclose(together[0], together[2], atol=1e-3)  # the pooling tells the two mentions apart
+    head.marking = "target"
+    per_mention = [b for _, b in tuned_batches([0, 1, 2], spans, tokens, passes, head, 1000)]
+    assert sum(b.states.shape[0] for b in per_mention) == 3  # a target head: a row per mention, marking its own only
+    assert all(torch.equal(b.marked, b.target) for b in per_mention)
 
 
 def test_all_mentions_training_marks_every_labelled_target_and_found_mention(base):

@@ -1,5 +1,6 @@
-"""Finding names in sentences with spaCy's statistical NER, loaded once per process with
-only the components it needs (tok2vec and ner: no tagger, parser or lemmatizer)."""
+"""Finding names in sentences: with the token head that reads the encoder's own pass
+(`entities.recogniser = "encoder"`), or with spaCy's statistical NER loaded once per process
+with only the components it needs (tok2vec and ner: no tagger, parser or lemmatizer)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from tasks.config import resolve_resource
+from tasks.models.token_ner import TokenNer
 
 # spaCy labels the stage reads: the kept types, nationalities (named as their country) and
 # buildings (only ever a metonym: "the Kremlin", "the White House").
@@ -65,13 +69,14 @@ def folder_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def ner_provenance(model: str) -> dict[str, str]:
-    """What the run record says of the recogniser: package, version, folder, weights' sha256."""
+def spacy_provenance(model: str) -> dict[str, str]:
+    """What the run record says of spaCy's recogniser: package, version, folder, weights' sha256."""
     nlp = ner_pipeline(model)
     folder = Path(nlp.path)
     import spacy
 
     return {
+        "recogniser": "spacy",
         "id": model,
         "name": f"{nlp.meta.get('lang', '')}_{nlp.meta.get('name', '')}",
         "version": str(nlp.meta.get("version", "")),
@@ -80,3 +85,50 @@ def ner_provenance(model: str) -> dict[str, str]:
         "path": str(folder),
         "weights_sha256": folder_sha256(folder),
     }
+
+
+@lru_cache(maxsize=2)
+def _load_token_ner(folder: Path) -> TokenNer:
+    return TokenNer.load(folder)
+
+
+def token_ner(head: str) -> TokenNer:
+    """The encoder recogniser's token head, loaded once per process."""
+    with _LOCK:
+        return _load_token_ner(resolve_resource(head))
+
+
+def kept_layers(head: str, final_layer: int) -> tuple[int, ...]:
+    """The encoder layers, besides the final one, whose states the token head reads."""
+    return tuple(layer for layer in token_ner(head).config.layers if layer != final_layer)
+
+
+def recognise_in_pass(sentences: list[str], passes: list, head: str, final_layer: int) -> list[list[Found]]:
+    """The names the token head finds in each sentence from its pass (encoder.SentencePass):
+    the final states, the other layers the head reads, the tokens' offsets."""
+    import torch
+
+    ner = token_ner(head)
+    finals = [torch.from_numpy(p.final) for p in passes]
+    others = {layer: [p.kept[layer] for p in passes] for layer in kept_layers(head, final_layer)}
+    spans = ner.predict_spans(finals, [p.offsets for p in passes], sentences, others.get(4))
+    return [[Found(start, end, label) for start, end, label in sentence] for sentence in spans]
+
+
+def token_ner_provenance(head: str) -> dict[str, str]:
+    """What the run record says of the token head: its folder, kind and weights' sha256."""
+    folder = resolve_resource(head)
+    card = token_ner(head).card
+    return {
+        "recogniser": "encoder",
+        "id": folder.name,
+        "path": str(folder),
+        "kind": "token-classification head on the encoder's states",
+        "layers": ",".join(str(layer) for layer in card.get("config", {}).get("layers", ())),
+        "weights_sha256": hashlib.sha256((folder / "weights.safetensors").read_bytes()).hexdigest(),
+    }
+
+
+def ner_provenance(entities: Any) -> dict[str, str]:
+    """The configured recogniser's provenance (the run record's `models.ner`)."""
+    return token_ner_provenance(entities.head) if entities.recogniser == "encoder" else spacy_provenance(entities.model)

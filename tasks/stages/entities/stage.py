@@ -1,5 +1,6 @@
-"""Entities stage: the names each document mentions, found, grouped and named; and the
-mentions whose stance the encode and stance stages judge."""
+"""Entities: the names each document mentions, grouped and named, and the mentions whose
+stance is judged. The encode stage runs this on the names its recogniser found (recognition
+reads the encoder's own pass, so it lives with that pass)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tasks.stages.entities.grouping import Entity, Mention, group_mentions, prop
 from tasks.stages.entities.known import AliasMatch, AliasTable
 from tasks.stages.entities.names import bare_name, visible_text, without_honorifics
 from tasks.stages.entities.recognise import Found, recognise
+from tasks.stages.entities.spans import tidied
 
 ENTITIES_SCHEMA = pa.schema(
     [
@@ -67,6 +69,7 @@ def inside(inner: tuple[int, int], outer: tuple[int, int]) -> bool:
 def sentence_mentions(sentence: str, index: int, found: list[Found], aliases: AliasTable, types: set[str]) -> list[Mention]:
     """The recogniser's mentions of a sentence, plus the alias table's matches that no
     recognised name covers: "China" inside "the Permanent Mission of China" is no China mention."""
+    found = tidied(sentence, found)
     spans = [(f.start, f.end) for f in found]
     mentions = [m for f in found if (m := found_mention(sentence, index, f, aliases, types))]
     for match in aliases.find(sentence):
@@ -105,12 +108,12 @@ def document_entities(sentences: list[str], found: list[list[Found]], aliases: A
     return entities
 
 
-def lone_sentence_mentions(sentences: list[str], settings: SimpleNamespace) -> list[list[tuple[int, int]]]:
-    """The character spans of the mentions this stage would judge in each sentence read as a
-    document of its own: what an "all-mentions" stance head is trained and evaluated with."""
+def lone_sentence_mentions(sentences: list[str], found: list[list[Found]], settings: SimpleNamespace) -> list[list[tuple[int, int]]]:
+    """The character spans of the mentions that would be judged in each sentence read as a
+    document of its own, from the names found in it: what an "all-mentions" stance head is
+    trained and evaluated with."""
     config = settings.entities
     aliases = AliasTable(config.known)
-    found = recognise(sentences, config.model, config.batch_size)
     spans: list[list[tuple[int, int]]] = []
     for sentence, sentence_found in zip(sentences, found):
         entities = document_entities([sentence], [sentence_found], aliases, set(config.types))
@@ -120,13 +123,21 @@ def lone_sentence_mentions(sentences: list[str], settings: SimpleNamespace) -> l
 
 
 def entities_shard(documents: pa.Table, settings: SimpleNamespace) -> StageOutput:
-    """The entities stage over a shard's documents (doc_id, sentences)."""
+    """The entities of a shard's documents (doc_id, sentences) with spaCy's recogniser, for
+    tools that have no encoder pass at hand; the pipeline names entities inside its encode
+    stage (`name_entities`), from whichever recogniser the config sets."""
+    flat = [s for sentences in documents.column("sentences").to_pylist() for s in sentences]
+    return name_entities(documents, recognise(flat, settings.entities.model, settings.entities.batch_size), settings)
+
+
+def name_entities(documents: pa.Table, found: list[list[Found]], settings: SimpleNamespace) -> StageOutput:
+    """The documents' (doc_id, sentences) entities from the names found in each of their
+    sentences (in order): the `entities` table, and as parts the `mentions` whose stance is
+    judged and the documents `capped` at entities.max_per_document."""
     config = settings.entities
     aliases = AliasTable(config.known)
     doc_ids = documents.column("doc_id").to_pylist()
     texts = documents.column("sentences").to_pylist()
-    flat = [s for sentences in texts for s in sentences]
-    found = recognise(flat, config.model, config.batch_size)
     rows: list[dict] = []
     mention_rows: list[dict] = []
     capped: list[dict] = []
