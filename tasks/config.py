@@ -509,6 +509,12 @@ class PipelineConfig(Section):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="where and how Hugging Face backends run")
     schedules: list[ScheduleConfig] = Field(default_factory=list, description="deployments that `newsflow serve` runs on a schedule ([[schedules]] tables)")
 
+    @model_validator(mode="after")
+    def _token_head_needs_token_states(self) -> PipelineConfig:
+        if self.encoder.backend == "onnx" and self.entities.recogniser == "encoder":
+            raise ValueError("entities.recogniser = 'encoder' reads token states the ONNX encoder does not give: set entities.recogniser = 'spacy'")
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _targets_list_is_the_alias_table(cls, data: Any) -> Any:

@@ -99,3 +99,9 @@ def test_named_schedules_need_exactly_one_timing():
         load_config(None, {"schedules": [{"name": "both", "cron": "0 * * * *", "interval": 60}]})
     with pytest.raises(ConfigError, match="schedules.0.name"):
         load_config(None, {"schedules": [{"name": "has space", "interval": 60}]})
+
+
+def test_the_onnx_encoder_needs_spacy_to_find_names():
+    with pytest.raises(ConfigError, match=r"entities\.recogniser = 'encoder' reads token states the ONNX encoder does not give"):
+        load_config(overrides={"encoder.backend": "onnx"})
+    assert load_config(overrides={"encoder.backend": "onnx", "entities.recogniser": "spacy"}).entities.recogniser == "spacy"
