@@ -139,6 +139,7 @@ def encode_documents(documents: pa.Table, config: PipelineConfig, mentions: pa.T
 
 
 CHUNK_DOCUMENTS = 32  # documents per group of passes: bounds the token states held for the heads (~100 MB)
+FIND_SENTENCES = 1024  # sentences per group of passes when only names are wanted (evaluation, training)
 
 
 def pass_layers(settings: SimpleNamespace, encoder: SentenceEncoder, tuned: TunedStanceHead | None) -> tuple[int, ...]:
@@ -155,8 +156,13 @@ def find_names(sentences: list[str], settings: SimpleNamespace) -> list[list[Fou
     if settings.entities.recogniser == "spacy":
         return recognise(sentences, settings.entities.model, settings.entities.batch_size)
     encoder = pipeline_encoder(settings)
-    _, passes = encoder.forward_passes(sentences, pass_layers(settings, encoder, None))
-    return recognise_in_pass(sentences, passes, settings.entities.head, encoder.n_layers)
+    layers = pass_layers(settings, encoder, None)
+    found: list[list[Found]] = []
+    for start in range(0, len(sentences), FIND_SENTENCES):  # a training set's token states would not fit at once
+        part = sentences[start : start + FIND_SENTENCES]
+        _, passes = encoder.forward_passes(part, layers)
+        found.extend(recognise_in_pass(part, passes, settings.entities.head, encoder.n_layers))
+    return found
 
 
 def encode_chunk(documents: pa.Table, settings: SimpleNamespace) -> StageOutput:
