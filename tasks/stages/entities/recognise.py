@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import resolve_resource
-from tasks.dataset.staging import file_sha256
+from tasks.models.encoder import weights_sha256
 from tasks.models.token_ner import TokenNer
 
 # spaCy labels the stage reads: the kept types, nationalities (named as their country) and
@@ -126,7 +126,7 @@ def token_ner_provenance(head: str) -> dict[str, str]:
         "path": str(folder),
         "kind": "token-classification head on the encoder's states",
         "layers": ",".join(str(layer) for layer in card.get("config", {}).get("layers", ())),
-        "weights_sha256": file_sha256(folder / "weights.safetensors"),
+        "weights_sha256": weights_sha256(folder),
     }
 
 
