@@ -1,5 +1,5 @@
 """Crash safety, resume and reruns, for real: a `newsflow run` process killed with SIGKILL
-in the middle of 400 documents, then run again; a transient I/O error that a retry absorbs
+in the middle of 100 documents, then run again; a transient I/O error that a retry absorbs
 and a bug that fails its stage at once. (Two runs at once: test_overlapping_runs.py, a
 module of its own so that a second test worker can take it.)"""
 
@@ -27,20 +27,20 @@ ENGLISH_SAMPLES = [
     "un_adaptation_fund_record_pledges.txt",
     "who_measles_india_russia_geneva.txt",
 ]
-CORPUS_DOCUMENTS = 400  # ten shards: a kill after three lands mid-way
-SHARD_SIZE = 40
+CORPUS_DOCUMENTS = 100  # ten shards: a kill after three lands mid-way
+SHARD_SIZE = 10
 # These runs are about commits and resumes, not stance: judging the alias table's entries
-# only keeps three runs over 400 documents as short as they were before every entity was judged.
+# only keeps three runs over 100 documents as short as they were before every entity was judged.
 JUDGED = "configured"
 
 
 def sample_sentences() -> list[str]:
     text = " ".join((SAMPLES / name).read_text(encoding="utf-8") for name in ENGLISH_SAMPLES)
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= 12]
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= 17]
 
 
 def write_corpus(folder: Path, documents: int = CORPUS_DOCUMENTS, files: int = 10) -> Path:
-    """`documents` short English articles (three sample sentences and a unique dateline),
+    """`documents` short English articles (two sample sentences after a unique dateline),
     as JSON lines spread over `files` files."""
     rng = random.Random(7)
     pool = sample_sentences()
@@ -49,7 +49,7 @@ def write_corpus(folder: Path, documents: int = CORPUS_DOCUMENTS, files: int = 1
     for f in range(files):
         with (folder / f"wire-{f:02d}.jsonl").open("w", encoding="utf-8") as handle:
             for n in range(f * per_file, (f + 1) * per_file):
-                body = f"Dispatch {n} from the regional desk. " + " ".join(rng.sample(pool, 3))
+                body = f"Dispatch {n} from the regional desk. " + " ".join(rng.sample(pool, 2))
                 handle.write(json.dumps({"title": f"Dispatch {n}", "text": body}) + "\n")
     return folder
 
