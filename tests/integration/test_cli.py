@@ -17,8 +17,10 @@ from tests.conftest import SAMPLES
 NEWSFLOW = [sys.executable, "-m", "flows.cli"]
 
 
-def newsflow(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+def newsflow(*args: str, cwd: Path, api_url: str | None = None) -> subprocess.CompletedProcess:
+    """`newsflow ARGS` in a process of its own: against the Prefect API at `api_url` when
+    given, else booting its own ephemeral server as a user's first run does."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), **({"PREFECT_API_URL": api_url} if api_url else {})}
     return subprocess.run([*NEWSFLOW, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -32,6 +32,15 @@ ARTICLES = [
 
 
 @pytest.fixture(scope="module")
+def api_url(prefect_harness) -> str:
+    """The session's Prefect server, for the CLI processes: each would otherwise boot an
+    ephemeral server of its own (about 7 s; the boot itself is tested in test_cli.py)."""
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url
+
+
+@pytest.fixture(scope="module")
 def stance_slice(tmp_path_factory):
     path = tmp_path_factory.mktemp("stance") / "dev40.jsonl"
     path.write_text("\n".join((NEWSMTSC / "dev.jsonl").read_text(encoding="utf-8").splitlines()[:40]) + "\n", encoding="utf-8")
@@ -44,8 +53,10 @@ def stdout_json(result) -> dict:
 
 
 @pytest.mark.slow
-def test_evaluate_stance_json_has_the_promised_keys(tmp_path, stance_slice):
-    metrics = stdout_json(newsflow("evaluate", "stance", "--data", str(stance_slice), "--json", "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path))
+def test_evaluate_stance_json_has_the_promised_keys(api_url, tmp_path, stance_slice):
+    metrics = stdout_json(
+        newsflow("evaluate", "stance", "--data", str(stance_slice), "--json", "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path, api_url=api_url)
+    )
     assert {"macro_f1", "accuracy", "per_class", "confusion_matrix", "n", "models"} <= set(metrics)
     assert metrics["n"] == 40 and sum(map(sum, metrics["confusion_matrix"])) == 40
     assert set(metrics["per_class"]) == {"against", "neutral", "favor"}
@@ -60,7 +71,7 @@ def test_evaluate_stance_json_has_the_promised_keys(tmp_path, stance_slice):
 
 
 @pytest.mark.slow
-def test_evaluate_sentiment_reads_text_and_label_columns(tmp_path):
+def test_evaluate_sentiment_reads_text_and_label_columns(api_url, tmp_path):
     data = tmp_path / "sentiment.csv"
     pd.DataFrame(
         {
@@ -87,6 +98,7 @@ def test_evaluate_sentiment_reads_text_and_label_columns(tmp_path):
             "--set",
             f"output.root={tmp_path / 'out'}",
             cwd=tmp_path,
+            api_url=api_url,
         )
     )
     assert metrics["n"] == 3 and {"macro_f1", "accuracy", "per_class", "confusion_matrix"} <= set(metrics)
@@ -95,20 +107,24 @@ def test_evaluate_sentiment_reads_text_and_label_columns(tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_summary_reports_pipeline_and_lead3_rouge(tmp_path):
+def test_evaluate_summary_reports_pipeline_and_lead3_rouge(api_url, tmp_path):
     data = tmp_path / "articles.jsonl"
     pd.DataFrame({"article": [a for a, _ in ARTICLES], "highlights": [h for _, h in ARTICLES]}).to_json(data, orient="records", lines=True)
-    metrics = stdout_json(newsflow("evaluate", "summary", "--data", str(data), "--json", "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path))
+    metrics = stdout_json(
+        newsflow("evaluate", "summary", "--data", str(data), "--json", "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path, api_url=api_url)
+    )
     assert metrics["n"] == 2
     for method in ("pipeline", "lead3"):
         assert set(metrics[method]) >= {"rouge1", "rouge2", "rougeLsum"} and 0 < metrics[method]["rouge1"] <= 100
 
 
-def test_evaluate_entities_reports_precision_and_recall_per_type(tmp_path):
+def test_evaluate_entities_reports_precision_and_recall_per_type(api_url, tmp_path):
     from tests.conftest import REPO_ROOT
 
     labelled = REPO_ROOT / "data" / "eval" / "entities.jsonl"
-    metrics = stdout_json(newsflow("evaluate", "entities", "--data", str(labelled), "--json", "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path))
+    metrics = stdout_json(
+        newsflow("evaluate", "entities", "--data", str(labelled), "--json", "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path, api_url=api_url)
+    )
     assert metrics["task"] == "entities" and metrics["format"] == "spans" and metrics["n"] == len(labelled.read_text(encoding="utf-8").splitlines())
     per_type = metrics["per_class"]
     assert {"PERSON", "ORG", "GPE", "LOC", "all (exact)", "all (overlap)"} <= set(per_type)
@@ -119,10 +135,10 @@ def test_evaluate_entities_reports_precision_and_recall_per_type(tmp_path):
     assert list(evaluations.kind) == ["entities"] and json.loads(evaluations.metrics[0])["per_class"] == per_type
 
 
-def test_evaluate_with_a_missing_column_fails_cleanly(tmp_path):
+def test_evaluate_with_a_missing_column_fails_cleanly(api_url, tmp_path):
     data = tmp_path / "sentiment.csv"
     pd.DataFrame({"text": ["A sentence."]}).to_csv(data, index=False)
-    result = newsflow("evaluate", "sentiment", "--data", str(data), "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path)
+    result = newsflow("evaluate", "sentiment", "--data", str(data), "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path, api_url=api_url)
     assert result.returncode == 1 and "no 'label' column" in result.stderr
 
 
@@ -144,7 +160,7 @@ def test_evaluation_writes_a_table_artifact(prefect_harness, tmp_path, stance_sl
 
 
 @pytest.mark.slow
-def test_train_command_writes_heads_with_cards(tmp_path, stance_slice):
+def test_train_command_writes_heads_with_cards(api_url, tmp_path, stance_slice):
     report = stdout_json(
         newsflow(
             "train",
@@ -158,6 +174,7 @@ def test_train_command_writes_heads_with_cards(tmp_path, stance_slice):
             str(tmp_path / "models"),
             "--json",
             cwd=tmp_path,
+            api_url=api_url,
         )
     )
     assert set(report) == {"stance-linear", "sentiment-linear"}
