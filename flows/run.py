@@ -19,6 +19,7 @@ from tasks.analysis_key import analysis_fingerprint, code_digest
 from tasks.config import PipelineConfig
 from tasks.dataset.accounting import accounting_summary, per_file_counts, read_origins
 from tasks.dataset.commit import JOURNAL, Commit, commit_shard_outputs, output_lock
+from tasks.dataset.near_duplicate_index import RunGrouping, run_signatures
 from tasks.dataset.output import RunContext, write_table
 from tasks.dataset.recovery import process_identity, recover_abandoned_runs
 from tasks.dataset.rejected import collect_rejected, count_reasons
@@ -166,7 +167,10 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
     context, stage_refs = run.context, shards.stages
     fetched = staged_fetched_rows(shards.ingested)
     web = staged_web_files(run.web, shards.ingested, fetched, context) if failure is None else []
-    commit = commit_shard_outputs(context, stage_refs.get("write", []), web) if failure is None else Commit()
+    # Near-duplicates: signatures before the commit's lock, grouping under it (against everything committed).
+    signed = run_signatures(stage_refs.get("deduplicate", []), run.config.duplicates) if failure is None else None
+    grouping = RunGrouping(context, stage_refs.get("write", []), signed, run.config.duplicates) if signed else None
+    commit = commit_shard_outputs(context, stage_refs.get("write", []), web, grouping) if failure is None else Commit()
     rejected = collect_rejected([*shards.ingested, *stage_refs.get("deduplicate", [])], [*run.listing, *run.web.rejected, *commit.late_duplicates])
     outputs = list(commit.paths)
     if rejected.num_rows:
@@ -196,12 +200,17 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
             **{stage: sum(r.rows for r in refs) for stage, refs in stages.items()},
             # documents naming more entities than entities.max_per_document: their least mentioned were left out
             "documents_over_entity_cap": sum(part_rows(r, "capped") for r in stage_refs.get("encode", [])),
+            # documents added to a group of copies another document began (this run's or an earlier one's)
+            "near_duplicates": grouping.copies if grouping else 0,
         },
         rejected_by_reason=count_reasons(rejected),
         accounting=accounting,
         cache=cache_counts(stage_refs),
         processes=sorted({r.computed_by for refs in stages.values() for r in refs if r.computed_by and not r.cached}),
-        stage_seconds={stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
+        stage_seconds={
+            **{stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
+            "near_duplicates": round(grouping.seconds, 3) if grouping else 0.0,
+        },
         outputs=output_files([p for p in outputs if p.endswith(".parquet")]),
         sources=web_summary(run.web, fetched, rejected),
     )

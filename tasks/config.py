@@ -463,6 +463,21 @@ class StanceConfig(Section):
         return self
 
 
+class DuplicatesConfig(Section):
+    """Near-duplicates: grouping copies of one story. Applied when a run commits, to the
+    documents it adds, against every document committed before (the index under
+    `<output.root>/_index/near_duplicates/`); rows committed earlier keep their groups."""
+
+    shingle_words: int = Field(default=5, ge=1, le=20, description="words per shingle (shingles stay within a sentence)", json_schema_extra=OPERATION)
+    num_perm: int = Field(
+        default=128, ge=16, le=1024, description="MinHash permutations; changing it (or shingle_words) starts a new index", json_schema_extra=OPERATION
+    )
+    jaccard: float = Field(default=0.8, gt=0, le=1, description="estimated Jaccard similarity at which two bodies are copies", json_schema_extra=OPERATION)
+    containment: float = Field(
+        default=0.9, gt=0, le=1, description="share of the shorter body inside the longer at which it is a (trimmed) copy", json_schema_extra=OPERATION
+    )
+
+
 class RuntimeConfig(Section):
     """Where and how Hugging Face backends run (the embedded encoder: see [encoder])."""
 
@@ -506,6 +521,7 @@ class PipelineConfig(Section):
     sentiment: SentimentConfig = Field(default_factory=SentimentConfig, description="document and sentence sentiment")
     entities: EntitiesConfig = Field(default_factory=EntitiesConfig, description="named entities and the alias table")
     stance: StanceConfig = Field(default_factory=StanceConfig, description="stance toward the entities found and the configured ones")
+    duplicates: DuplicatesConfig = Field(default_factory=DuplicatesConfig, description="near-duplicates: copies of one story grouped across runs")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="where and how Hugging Face backends run")
     schedules: list[ScheduleConfig] = Field(default_factory=list, description="deployments that `newsflow serve` runs on a schedule ([[schedules]] tables)")
 

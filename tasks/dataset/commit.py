@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,16 +99,21 @@ class Commit:
 JOURNAL = "commit.json"
 
 
-def commit_shard_outputs(context: RunContext, written: list[ShardRef], also: list[str] | None = None) -> Commit:
+def commit_shard_outputs(
+    context: RunContext, written: list[ShardRef], also: list[str] | None = None, before_moves: Callable[[set[str]], list[str]] | None = None
+) -> Commit:
     """Move every staged output file of the run into the dataset, leaving out documents
     another run committed meanwhile (and their stances and sentences), and the staged
-    files `also` names as they are (what a run fetched, its archive). The moves are
+    files `also` names as they are (what a run fetched, its archive). `before_moves` runs
+    under the lock once the documents the run adds are known (given their doc_ids), and
+    returns further staged files to move (the near-duplicate index's additions). The moves are
     planned under the lock and written down first (`commit.json` in the run's staging),
     so a run killed half-way through its commit is finished by the next run's recovery
     instead of leaving a document without its stances."""
     staged_root = Path(context.staging) / "output"
     commit = Commit()
     plan: list[dict] = []
+    added: set[str] = set()
     with output_lock(context.output_root):
         held = analyses_in_output(context.output_root)
         for ref in written:
@@ -120,10 +125,12 @@ def commit_shard_outputs(context: RunContext, written: list[ShardRef], also: lis
                     commit.late_duplicates.append(already_in_output(origin, doc_id, holders[doc_id], STAGE, ", committed while this run worked"))
                 else:
                     commit.kept_origins.append(origin)
+                    added.add(doc_id)
             plan += [planned_move(staged, staged_root, context.output_root, holders) for staged in ref.parts.values()]
             for doc_id in doc_ids:
                 held.setdefault(doc_id, {})[context.analysis_sha256] = context.run_id
-        plan += [planned_move(staged, staged_root, context.output_root) for staged in also or []]
+        also = [*(also or []), *(before_moves(added) if before_moves else [])]
+        plan += [planned_move(staged, staged_root, context.output_root) for staged in also]
         write_journal(Path(context.staging), plan, context.compression)
         commit.paths = apply_moves(plan, context.compression)
     return commit

@@ -17,7 +17,13 @@ from tasks.dataset.staging import table_files
 
 
 def output_files(paths: list[str]) -> list[dict[str, Any]]:
-    return [{"path": p, "table": Path(p).parent.parent.name, "rows": pq.read_metadata(p).num_rows} for p in sorted(paths)]
+    return [{"path": p, "table": table_of(Path(p)), "rows": pq.read_metadata(p).num_rows} for p in sorted(paths)]
+
+
+def table_of(path: Path) -> str:
+    """`documents` for <root>/documents/run_date=…/file; `_index/near_duplicates` for the index's files."""
+    folder = path.parent.parent
+    return f"{folder.parent.name}/{folder.name}" if folder.parent.name.startswith("_") else folder.name
 
 
 def column(arrow_type: pa.DataType, default: Any = None, json_text: bool = False) -> Any:

@@ -1,0 +1,169 @@
+"""The near-duplicate index: every committed document's MinHash signature and group, kept
+under the output root so that a copy is recognised in whichever run it arrives.
+
+A run groups the documents it commits (under the commit's lock, so two runs never miss
+each other's copies), writes its additions as one Parquet file in its staging folder, and
+the commit moves that file into `_index/near_duplicates/<settings>/` with the run's
+tables. Readers of the dataset skip the underscore folder. The staged `documents` files
+get their `duplicate_group` and `canonical_doc_id` columns in the same step."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.config import DuplicatesConfig
+from tasks.dataset.output import RunContext
+from tasks.dataset.staging import read_shard, table_files, write_parquet_atomic
+from tasks.records import ShardRef
+from tasks.stages.near_duplicates import Assignment, Known, NearDuplicateIndex, signatures
+
+INDEX_DIR = Path("_index") / "near_duplicates"
+GROUP_COLUMNS = ("duplicate_group", "canonical_doc_id")
+
+
+def index_folder(output_root: str | Path, settings: DuplicatesConfig) -> Path:
+    """One folder per shingle size and permutation count: signatures made otherwise cannot be compared."""
+    return Path(output_root) / INDEX_DIR / f"words{settings.shingle_words}-perm{settings.num_perm}"
+
+
+def index_schema(settings: DuplicatesConfig) -> pa.Schema:
+    return pa.schema(
+        [
+            ("doc_id", pa.string()),
+            ("duplicate_group", pa.string()),
+            ("published", pa.string()),
+            ("committed_at", pa.string()),
+            ("row", pa.int32()),
+            ("n_shingles", pa.int32()),
+            ("signature", pa.binary(4 * settings.num_perm)),  # num_perm little-endian uint32
+        ]
+    )
+
+
+def read_index(output_root: str | Path, settings: DuplicatesConfig) -> list[Known]:
+    """The committed documents, in the order they were first seen (commit time, then row)."""
+    tables = [pq.read_table(path) for path in table_files(index_folder(output_root, settings))]
+    if not tables:
+        return []
+    table = pa.concat_tables(tables).sort_by([("committed_at", "ascending"), ("row", "ascending")])
+    rows = table.select(["doc_id", "duplicate_group", "published", "n_shingles", "signature"]).to_pylist()
+    return [
+        Known(r["doc_id"], np.frombuffer(r["signature"], "<u4"), r["n_shingles"], r["duplicate_group"], r["published"], order) for order, r in enumerate(rows)
+    ]
+
+
+@dataclass(frozen=True)
+class RunSignatures:
+    """The signatures of a run's documents, made before the commit (outside its lock)."""
+
+    doc_ids: list[str]
+    published: list[str]
+    signatures: np.ndarray
+    n_shingles: np.ndarray
+    seconds: float
+
+
+def published_text(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if value else ""
+
+
+def run_signatures(deduplicated: Sequence[ShardRef], settings: DuplicatesConfig) -> RunSignatures:
+    """Signatures of the documents that survived exact deduplication, in shard order."""
+    started = time.perf_counter()
+    doc_ids: list[str] = []
+    published: list[str] = []
+    bodies: list[list[str]] = []
+    for ref in sorted(deduplicated, key=lambda r: r.index):
+        table = read_shard(ref, ["doc_id", "sentences", "published"])
+        doc_ids += table.column("doc_id").to_pylist()
+        published += [published_text(v) for v in table.column("published").to_pylist()]
+        bodies += table.column("sentences").to_pylist()
+    found, counts = signatures(bodies, settings)
+    return RunSignatures(doc_ids, published, found, counts, time.perf_counter() - started)
+
+
+def group_documents(run: RunSignatures, kept: set[str], known: list[Known], settings: DuplicatesConfig) -> list[Assignment]:
+    """Each kept document's group and canonical member, in the run's order, after every
+    document committed before it. (Rows committed by earlier runs keep the canonical
+    member they were written with; the group id never changes.)"""
+    index = NearDuplicateIndex(settings, known)
+    order = len(known)
+    out = []
+    for row, doc_id in enumerate(run.doc_ids):
+        if doc_id in kept:
+            out.append(index.assign(Known(doc_id, run.signatures[row], int(run.n_shingles[row]), "", run.published[row], order + row)))
+    # Each row names its group's canonical member as known when the run commits, so that a
+    # copy published earlier but read later in the run leads the rows read before it too.
+    return [replace(a, canonical_doc_id=index.canonical[a.duplicate_group].doc_id) for a in out]
+
+
+def index_rows(run: RunSignatures, assignments: list[Assignment], committed_at: str, settings: DuplicatesConfig) -> pa.Table:
+    """The run's additions to the index."""
+    row_of = {doc_id: row for row, doc_id in enumerate(run.doc_ids)}
+    rows = [row_of[a.doc_id] for a in assignments]
+    return pa.Table.from_pydict(
+        {
+            "doc_id": [a.doc_id for a in assignments],
+            "duplicate_group": [a.duplicate_group for a in assignments],
+            "published": [run.published[r] for r in rows],
+            "committed_at": [committed_at] * len(rows),
+            "row": list(range(len(rows))),
+            "n_shingles": [int(run.n_shingles[r]) for r in rows],
+            "signature": [run.signatures[r].astype("<u4").tobytes() for r in rows],
+        },
+        schema=index_schema(settings),
+    )
+
+
+def with_groups(documents: pa.Table, assignments: dict[str, Assignment]) -> pa.Table:
+    """A staged documents table with its group columns (a document left out of the commit
+    names itself: it is dropped when the file moves)."""
+    doc_ids = documents.column("doc_id").to_pylist()
+    found = [assignments.get(d) for d in doc_ids]
+    documents = documents.drop_columns([c for c in GROUP_COLUMNS if c in documents.column_names])
+    documents = documents.append_column("duplicate_group", pa.array([a.duplicate_group if a else d for a, d in zip(found, doc_ids)], pa.string()))
+    return documents.append_column("canonical_doc_id", pa.array([a.canonical_doc_id if a else d for a, d in zip(found, doc_ids)], pa.string()))
+
+
+@dataclass
+class RunGrouping:
+    """The commit's `before_moves` step for a run: group its kept documents against the
+    committed index, add the group columns to its staged `documents` files and stage the
+    index additions. Keeps what it assigned and how long it took, for the run record."""
+
+    context: RunContext
+    written: Sequence[ShardRef]
+    run: RunSignatures
+    settings: DuplicatesConfig
+    assignments: list[Assignment] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __call__(self, kept: set[str]) -> list[str]:
+        started = time.perf_counter()
+        self.assignments = group_documents(self.run, kept, read_index(self.context.output_root, self.settings), self.settings)
+        by_doc = {a.doc_id: a for a in self.assignments}
+        for ref in self.written:
+            path = Path(ref.parts["documents"])
+            write_parquet_atomic(with_groups(pq.read_table(path), by_doc), path, compression=self.context.compression)
+        staged = []
+        if self.assignments:
+            path = Path(self.context.staging) / "output" / index_folder("", self.settings) / f"{self.context.run_id}.parquet"
+            additions = index_rows(self.run, self.assignments, datetime.now(UTC).isoformat(), self.settings)
+            staged.append(str(write_parquet_atomic(additions, path, compression=self.context.compression)))
+        self.seconds = self.run.seconds + time.perf_counter() - started
+        return staged
+
+    @property
+    def copies(self) -> int:
+        """Documents of the run that joined a group begun by another document."""
+        return sum(a.duplicate_group != a.doc_id for a in self.assignments)
