@@ -476,6 +476,12 @@ class DuplicatesConfig(Section):
     containment: float = Field(
         default=0.9, gt=0, le=1, description="share of the shorter body inside the longer at which it is a (trimmed) copy", json_schema_extra=OPERATION
     )
+    window_days: int = Field(
+        default=14,
+        ge=1,
+        description="a document is compared with those committed in this many days before it (memory and time grow with it)",
+        json_schema_extra=OPERATION,
+    )
 
 
 class RuntimeConfig(Section):

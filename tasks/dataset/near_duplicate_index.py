@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +48,11 @@ def index_schema(settings: DuplicatesConfig) -> pa.Schema:
     )
 
 
-def read_index(output_root: str | Path, settings: DuplicatesConfig) -> list[Known]:
-    """The committed documents, in the order they were first seen (commit time, then row)."""
-    tables = [pq.read_table(path) for path in table_files(index_folder(output_root, settings))]
+def read_index(output_root: str | Path, settings: DuplicatesConfig, since: str = "") -> list[Known]:
+    """The documents committed at or after `since` (an ISO UTC time; all when empty), in the
+    order they were first seen (commit time, then row)."""
+    filters = [("committed_at", ">=", since)] if since else None
+    tables = [pq.read_table(path, filters=filters) for path in table_files(index_folder(output_root, settings))]
     if not tables:
         return []
     table = pa.concat_tables(tables).sort_by([("committed_at", "ascending"), ("row", "ascending")])
@@ -150,7 +152,9 @@ class RunGrouping:
 
     def __call__(self, kept: set[str]) -> list[str]:
         started = time.perf_counter()
-        self.assignments = group_documents(self.run, kept, read_index(self.context.output_root, self.settings), self.settings)
+        now = datetime.now(UTC)
+        window = read_index(self.context.output_root, self.settings, since=(now - timedelta(days=self.settings.window_days)).isoformat())
+        self.assignments = group_documents(self.run, kept, window, self.settings)
         by_doc = {a.doc_id: a for a in self.assignments}
         for ref in self.written:
             path = Path(ref.parts["documents"])
@@ -158,7 +162,7 @@ class RunGrouping:
         staged = []
         if self.assignments:
             path = Path(self.context.staging) / "output" / index_folder("", self.settings) / f"{self.context.run_id}.parquet"
-            additions = index_rows(self.run, self.assignments, datetime.now(UTC).isoformat(), self.settings)
+            additions = index_rows(self.run, self.assignments, now.isoformat(), self.settings)
             staged.append(str(write_parquet_atomic(additions, path, compression=self.context.compression)))
         self.seconds = self.run.seconds + time.perf_counter() - started
         return staged
