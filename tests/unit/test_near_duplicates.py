@@ -101,3 +101,26 @@ def test_signatures_are_the_same_in_another_process():
     other = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, env={"PYTHONHASHSEED": "123", "PATH": ""}, check=True)
     here = signatures([["A wire story about the debt of Brazil and its budget."]], SETTINGS)[0][0]
     assert np.array_equal(np.frombuffer(bytes.fromhex(other.stdout), np.uint32), here)
+
+
+def test_the_index_read_at_a_commit_holds_only_the_window(tmp_path):
+    """A copy is looked for among the documents committed in the last window_days, in the
+    order they were first seen."""
+    from tasks.dataset.near_duplicate_index import RunSignatures, group_documents, index_folder, index_rows, read_index
+    from tasks.dataset.staging import write_parquet_atomic
+
+    def commit(day: str, doc_ids: list[str], bodies: list[list[str]]) -> None:
+        found, counts = signatures(bodies, SETTINGS)
+        run = RunSignatures(doc_ids, [""] * len(doc_ids), found, counts, 0.0)
+        assigned = group_documents(run, set(doc_ids), read_index(tmp_path, SETTINGS), SETTINGS)
+        write_parquet_atomic(index_rows(run, assigned, f"{day}T09:00:00+00:00", SETTINGS), index_folder(tmp_path, SETTINGS) / f"{day}.parquet")
+
+    commit("2026-03-01", ["old-story"], [STORY])
+    commit("2026-03-20", ["other", "newer"], [sentences_of("nato_air_defence_timeline.txt"), sentences_of("who_measles_india_russia_geneva.txt")])
+    assert [k.doc_id for k in read_index(tmp_path, SETTINGS)] == ["old-story", "other", "newer"]
+    assert [k.doc_id for k in read_index(tmp_path, SETTINGS, since="2026-03-10T00:00:00+00:00")] == ["other", "newer"]
+    window = read_index(tmp_path, SETTINGS, since="2026-03-10T00:00:00+00:00")
+    found, counts = signatures([EDITS["a sentence changed"]], SETTINGS)
+    late_copy = RunSignatures(["late-copy"], [""], found, counts, 0.0)
+    assert group_documents(late_copy, {"late-copy"}, window, SETTINGS)[0].duplicate_group == "late-copy", "the story left the window"
+    assert group_documents(late_copy, {"late-copy"}, read_index(tmp_path, SETTINGS), SETTINGS)[0].duplicate_group == "old-story"
