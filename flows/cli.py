@@ -280,7 +280,7 @@ def print_ner_report(report: dict[str, dict], out: Path) -> None:
     )
 
 
-evaluate_app = typer.Typer(no_args_is_help=True, help="Measure stance, sentiment or summaries on labelled data (a Prefect flow).")
+evaluate_app = typer.Typer(no_args_is_help=True, help="Measure stance, sentiment, summaries, entities or near-duplicates (a Prefect flow).")
 app.add_typer(evaluate_app, name="evaluate")
 DATA_OPTION = typer.Option(..., "--data", exists=True, dir_okay=False, help="labelled data file")
 CONFIG_OPTION = typer.Option(None, "--config", "-c", help="TOML config whose models are measured (default: configs/default.toml)")
@@ -310,6 +310,9 @@ def run_evaluation(kind: str, data: Path, config: Path | None, settings: list[st
 def print_metrics(metrics: dict[str, Any]) -> None:
     """An evaluation's metrics: a table in a terminal, TSV (full precision) otherwise."""
     title = f"newsflow evaluate {metrics['task']}: n = {metrics['n']}"
+    if metrics["task"] == "duplicates":
+        print_duplicate_metrics(metrics)
+        return
     if metrics["task"] == "summary":
         columns = [("method", "method"), ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeLsum", "ROUGE-Lsum")]
         rows = [{"method": method, **{k: metrics[method][k] for k in ("rouge1", "rouge2", "rougeLsum")}} for method in ("pipeline", "lead3")]
@@ -321,6 +324,19 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         rows += [{"class": "macro-F1", "f1": metrics["macro_f1"]}, {"class": "accuracy", "f1": metrics["accuracy"]}]
     three = lambda v: "" if v is None else f"{v:.3f}"  # noqa: E731
     print_listing(title, columns, rows, shown={"precision": three, "recall": three, "f1": three})
+
+
+def print_duplicate_metrics(metrics: dict[str, Any]) -> None:
+    """Recall per edit, false positives per kind of negative, then precision, recall and F1 over all pairs."""
+    from flows.evaluate import duplicate_rows  # loaded already: the flow has just run
+
+    title = (
+        f"newsflow evaluate duplicates: {metrics['n_pairs']} pairs from {metrics['n_articles']} articles; "
+        f"signatures {metrics['signature_ms_per_doc']:.2f} ms per document"
+    )
+    columns = [("pairs", "pairs"), ("n", "n"), ("recall", "recall"), ("false_positives", "false positives"), ("precision", "precision"), ("f1", "F1")]
+    three = lambda v: "" if v is None else f"{v:.3f}"  # noqa: E731
+    print_listing(title, columns, duplicate_rows(metrics), shown={"precision": three, "recall": three, "f1": three})
 
 
 @evaluate_app.command("stance")
@@ -364,6 +380,20 @@ def evaluate_summary_command(
 ) -> None:
     """ROUGE-1/2/Lsum of the pipeline's summaries and of Lead-3 against reference summaries."""
     run_evaluation("summary", data, config, settings, as_json, {"article": article_column, "reference": reference_column})
+
+
+@evaluate_app.command("duplicates")
+def evaluate_duplicates_command(
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="news articles (CSV, JSONL or Parquet)"),
+    config: Path | None = CONFIG_OPTION,
+    settings: list[str] = SET_OPTION,
+    as_json: bool = JSON_OPTION,
+    article_column: str = typer.Option("article", "--article-column"),
+) -> None:
+    """Near-duplicate precision and recall on pairs built from the articles: each with edited
+    copies of itself (dateline, trimmed, reordered, a sentence changed, combined), every two
+    distinct articles, and follow-ups that quote a story's opening."""
+    run_evaluation("duplicates", data, config, settings, as_json, {"article": article_column})
 
 
 def prefect_states(run_ids: list[str], api: str | None) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""The `evaluate` flow: measure stance, sentiment or summaries on labelled data through the
-pipeline's own code, then write the metrics as Parquet and as a Prefect table artifact."""
+"""The `evaluate` flow: measure stance, sentiment, summaries, entities or near-duplicates on
+data through the pipeline's own code, then write the metrics as Parquet and as a Prefect table artifact."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ from tasks.dataset.run_record import now_utc
 from tasks.dataset.staging import file_sha256
 from tasks.evaluation.classifiers import evaluate_sentiment, evaluate_stance
 from tasks.evaluation.entities import evaluate_entities
+from tasks.evaluation.near_duplicates import evaluate_duplicates
 from tasks.evaluation.summaries import evaluate_summaries
 from tasks.versions import code_version
 
-Kind = Literal["stance", "sentiment", "summary", "entities"]
+Kind = Literal["stance", "sentiment", "summary", "entities", "duplicates"]
+DUPLICATE_SCORES = ("precision", "recall", "f1")  # near-duplicates: the headline columns of `evaluations`
 
 
 @task(name="measure", cache_policy=NO_CACHE, persist_result=False)
@@ -36,12 +38,17 @@ def measure(kind: Kind, data: str, config: PipelineConfig, columns: dict[str, st
         return evaluate_entities(Path(data), config)
     if kind == "sentiment":
         return evaluate_sentiment(Path(data), config, columns["text"], columns["label"])
+    if kind == "duplicates":
+        return evaluate_duplicates(Path(data), config, columns["article"])
     metrics = evaluate_summaries(Path(data), config, columns["article"], columns["reference"])
     return metrics, pd.DataFrame(metrics.pop("per_article"))
 
 
 def headline_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """The artifact's rows: one per class for a classifier, one per method for summaries."""
+    """The artifact's rows: one per class for a classifier, one per method for summaries, one
+    per edit and per kind of negative (then all pairs) for near-duplicates."""
+    if metrics["task"] == "duplicates":
+        return duplicate_rows(metrics)
     if metrics["task"] == "summary":
         return [{"method": name, **{k: metrics[name][k] for k in ("rouge1", "rouge2", "rougeLsum")}, "n": metrics["n"]} for name in ("pipeline", "lead3")]
     rows = [{"class": label, **scores} for label, scores in metrics["per_class"].items()]
@@ -50,9 +57,20 @@ def headline_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return [*rows, {"class": "macro", "f1": metrics["macro_f1"], "accuracy": metrics["accuracy"], "support": metrics["n"]}]
 
 
+def duplicate_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Recall of each edit, false positives of each kind of negative, then every pair; the
+    same keys on every row, None where a score does not apply."""
+    blank = dict.fromkeys(("precision", "recall", "f1", "false_positives"))
+    rows = [{"pairs": name, **blank, "recall": s["recall"], "n": s["n"]} for name, s in metrics["recall_per_variant"].items()]
+    rows += [{"pairs": name, **blank, "false_positives": s["false_positives"], "n": s["n"]} for name, s in metrics["false_positives_per_kind"].items()]
+    return [*rows, {"pairs": "all", **{k: metrics[k] for k in (*DUPLICATE_SCORES, "false_positives")}, "n": metrics["n_pairs"]}]
+
+
 def evaluation_row(kind: str, data: str, metrics: dict[str, Any], config: PipelineConfig) -> pa.Table:
     """One row of the `evaluations` table: the headline numbers as columns, everything as JSON."""
     headline = {k: metrics.get(k) for k in ("macro_f1", "accuracy")}
+    if kind == "duplicates":  # stays with macro_f1 and accuracy (None): one schema with the classifiers'
+        headline |= {score: metrics[score] for score in DUPLICATE_SCORES}
     if kind == "summary":
         headline = {f"{method}_{score}": metrics[method][score] for method in ("pipeline", "lead3") for score in ("rouge1", "rouge2", "rougeLsum")}
     return pa.Table.from_pylist(
@@ -92,5 +110,7 @@ def evaluate_flow(
     # Every example with its prediction, for error analysis next to the headline numbers.
     write_table(context, "evaluation_examples", kind, pa.Table.from_pandas(examples.assign(kind=kind), preserve_index=False))
     create_table_artifact(key=f"evaluate-{kind}", table=headline_rows(metrics), description=f"newsflow evaluate {kind} on {data}")
-    get_run_logger().info("evaluate %s on %s: %s; written to %s", kind, data, {k: v for k, v in metrics.items() if k in ("n", "macro_f1", "accuracy")}, path)
+    get_run_logger().info(
+        "evaluate %s on %s: %s; written to %s", kind, data, {k: v for k, v in metrics.items() if k in ("n", "macro_f1", "accuracy", *DUPLICATE_SCORES)}, path
+    )
     return {**metrics, "run_id": context.run_id, "output": path}

@@ -182,3 +182,45 @@ def test_train_command_writes_heads_with_cards(api_url, tmp_path, stance_slice):
         folder = tmp_path / "models" / name
         assert (folder / "head.safetensors").is_file() and (folder / "README.md").is_file()
         assert json.loads((folder / "card.json").read_text())["metrics"]["dev_macro_f1"] == report[name]["dev_macro_f1"]
+
+
+def test_evaluate_duplicates_reports_precision_and_recall_per_edit(api_url, tmp_path):
+    from tests.conftest import SAMPLES
+
+    names = [
+        "fr_onu_accord_oceans",
+        "imf_warns_brazil_debt",
+        "nato_air_defence_timeline",
+        "port_strike_daily_courier",
+        "un_adaptation_fund_record_pledges",
+        "who_measles_india_russia_geneva",
+    ]
+    data = tmp_path / "articles.csv"
+    pd.DataFrame({"id": names, "body": [(SAMPLES / f"{name}.txt").read_text(encoding="utf-8") for name in names]}).to_csv(data, index=False)
+    metrics = stdout_json(
+        newsflow(
+            "evaluate",
+            "duplicates",
+            "--data",
+            str(data),
+            "--article-column",
+            "body",
+            "--json",
+            "--set",
+            f"output.root={tmp_path / 'out'}",
+            cwd=tmp_path,
+            api_url=api_url,
+        )
+    )
+    # The French article is rejected by cleaning (clean.languages is English): five stories,
+    # each with five edited copies and a follow-up, and ten pairs of distinct stories.
+    assert metrics["task"] == "duplicates" and metrics["n_articles"] == 5 and metrics["rejected_by_reason"] == {"language": 1}
+    assert metrics["n_pairs"] == metrics["n"] == 5 * 5 + 5 + 10 and (metrics["n_positive"], metrics["n_negative"]) == (25, 15)
+    assert {"precision", "recall", "f1", "settings", "signature_ms_per_doc"} <= set(metrics) and metrics["settings"]["num_perm"] == 128
+    assert set(metrics["recall_per_variant"]) == {"dateline", "trimmed", "reordered", "sentence_changed", "combined"}
+    assert {k: v["n"] for k, v in metrics["false_positives_per_kind"].items()} == {"distinct_articles": 10, "follow_up": 5}
+    evaluations = pd.read_parquet(tmp_path / "out" / "evaluations")
+    assert list(evaluations.kind) == ["duplicates"] and evaluations.loc[0, "recall"] == pytest.approx(metrics["recall"])
+    assert evaluations.loc[0, "precision"] == pytest.approx(metrics["precision"]) and evaluations.loc[0, "n"] == 40
+    examples = pd.read_parquet(tmp_path / "out" / "evaluation_examples")
+    assert len(examples) == 40 and set(examples.kind) == {"duplicates"} and (examples.gold == "copy").sum() == 25
