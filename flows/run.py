@@ -26,6 +26,7 @@ from tasks.dataset.rejected import collect_rejected, count_reasons
 from tasks.dataset.run_record import RunRecord, now_utc, output_files, write_run_record
 from tasks.dataset.shard_cache import CACHE_DIR, ShardCache, prune_stale_entries
 from tasks.dataset.staging import part_rows, remove_staging, staging_root
+from tasks.dataset.story_index import RunStories, run_documents
 from tasks.records import Rejection, ShardRef
 from tasks.versions import code_version, library_versions
 
@@ -167,10 +168,14 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
     context, stage_refs = run.context, shards.stages
     fetched = staged_fetched_rows(shards.ingested)
     web = staged_web_files(run.web, shards.ingested, fetched, context) if failure is None else []
-    # Near-duplicates: signatures before the commit's lock, grouping under it (against everything committed).
-    signed = run_signatures(stage_refs.get("deduplicate", []), run.config.duplicates) if failure is None else None
-    grouping = RunGrouping(context, stage_refs.get("write", []), signed, run.config.duplicates) if signed else None
-    commit = commit_shard_outputs(context, stage_refs.get("write", []), web, grouping) if failure is None else Commit()
+    # Near-duplicates, then stories: what they read is gathered before the commit's lock; they
+    # place the run's documents under it, against everything committed before.
+    commit, grouping, stories = Commit(), None, None
+    if failure is None:
+        written, deduplicated = stage_refs.get("write", []), stage_refs.get("deduplicate", [])
+        grouping = RunGrouping(context, written, run_signatures(deduplicated, run.config.duplicates), run.config.duplicates)
+        stories = RunStories(context, written, run_documents(deduplicated, stage_refs.get("encode", []), now_utc().isoformat()))
+        commit = commit_shard_outputs(context, written, web, lambda added: [*grouping(added), *stories(added, grouping.assignments)])
     rejected = collect_rejected([*shards.ingested, *stage_refs.get("deduplicate", [])], [*run.listing, *run.web.rejected, *commit.late_duplicates])
     outputs = list(commit.paths)
     if rejected.num_rows:
@@ -202,6 +207,8 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
             "documents_over_entity_cap": sum(part_rows(r, "capped") for r in stage_refs.get("encode", [])),
             # documents added to a group of copies another document began (this run's or an earlier one's)
             "near_duplicates": grouping.copies if grouping else 0,
+            # stories the run began or added to (their rows in `stories`)
+            "stories": stories.touched if stories else 0,
         },
         rejected_by_reason=count_reasons(rejected),
         accounting=accounting,
@@ -210,6 +217,7 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
         stage_seconds={
             **{stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
             "near_duplicates": round(grouping.seconds, 3) if grouping else 0.0,
+            "stories": round(stories.seconds, 3) if stories else 0.0,
         },
         outputs=output_files([p for p in outputs if p.endswith(".parquet")]),
         sources=web_summary(run.web, fetched, rejected),

@@ -21,9 +21,10 @@ def output_files(paths: list[str]) -> list[dict[str, Any]]:
 
 
 def table_of(path: Path) -> str:
-    """`documents` for <root>/documents/run_date=…/file; `_index/near_duplicates` for the index's files."""
-    folder = path.parent.parent
-    return f"{folder.parent.name}/{folder.name}" if folder.parent.name.startswith("_") else folder.name
+    """`documents` for <root>/documents/run_date=…/file; `_index/stories` for <root>/_index/stories/…"""
+    if "_index" in path.parts[:-1]:
+        return "/".join(path.parts[path.parts.index("_index") :][:2])
+    return path.parent.parent.name
 
 
 def column(arrow_type: pa.DataType, default: Any = None, json_text: bool = False) -> Any:

@@ -18,7 +18,7 @@ from tests.conftest import REPO_ROOT, SAMPLES, run_pipeline
 pytestmark = pytest.mark.slow
 
 TABLES_PAGE = REPO_ROOT / "docs" / "reference" / "tables.md"
-PIPELINE_TABLES = ("documents", "stances", "entities", "mentions", "sentences", "rejected", "runs")
+PIPELINE_TABLES = ("documents", "stances", "entities", "mentions", "sentences", "stories", "rejected", "runs")
 EVALUATION_TABLES = ("evaluations", "evaluation_examples")
 WEB_TABLES = ("fetched", "feeds")  # written by runs over web inputs (tests/integration/test_web_run.py runs them)
 
