@@ -73,7 +73,7 @@ def evaluation_row(kind: str, data: str, metrics: dict[str, Any], config: Pipeli
         headline |= {score: metrics[score] for score in DUPLICATE_SCORES}
     if kind == "summary":
         headline = {f"{method}_{score}": metrics[method][score] for method in ("pipeline", "lead3") for score in ("rouge1", "rouge2", "rougeLsum")}
-    return pa.Table.from_pylist(
+    table = pa.Table.from_pylist(
         [
             {
                 "kind": kind,
@@ -88,6 +88,8 @@ def evaluation_row(kind: str, data: str, metrics: dict[str, Any], config: Pipeli
             }
         ]
     )
+    # A headline that does not apply (None) is a float64 column all the same, so that every kind's files share one type.
+    return table.cast(pa.schema([pa.field(f.name, pa.float64()) if f.name in headline else f for f in table.schema]))
 
 
 @flow(name="evaluate", validate_parameters=True, persist_result=False)

@@ -27,6 +27,7 @@ from tasks.dataset.run_record import RunRecord, now_utc, output_files, write_run
 from tasks.dataset.shard_cache import CACHE_DIR, ShardCache, prune_stale_entries
 from tasks.dataset.staging import part_rows, remove_staging, staging_root
 from tasks.dataset.story_index import RunStories, run_documents
+from tasks.dataset.timelines import update_entity_daily
 from tasks.records import Rejection, ShardRef
 from tasks.versions import code_version, library_versions
 
@@ -176,8 +177,10 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
         grouping = RunGrouping(context, written, run_signatures(deduplicated, run.config.duplicates), run.config.duplicates)
         stories = RunStories(context, written, run_documents(deduplicated, stage_refs.get("encode", []), now_utc().isoformat()))
         commit = commit_shard_outputs(context, written, web, lambda added: [*grouping(added), *stories(added, grouping.assignments)])
+    # Timelines: the days of the documents the run added, counted again from everything committed.
+    timeline = update_entity_daily(context, set(stories.assigned) if stories else set())
     rejected = collect_rejected([*shards.ingested, *stage_refs.get("deduplicate", [])], [*run.listing, *run.web.rejected, *commit.late_duplicates])
-    outputs = list(commit.paths)
+    outputs = [*commit.paths, *([timeline.path] if timeline.path else [])]
     if rejected.num_rows:
         outputs.append(write_table(context, "rejected", "all", rejected)[0])
     accounting = accounting_summary(
@@ -209,6 +212,7 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
             "near_duplicates": grouping.copies if grouping else 0,
             # stories the run began or added to (their rows in `stories`)
             "stories": stories.touched if stories else 0,
+            "entity_daily": timeline.rows,  # timeline rows written for the days of the run's documents
         },
         rejected_by_reason=count_reasons(rejected),
         accounting=accounting,
@@ -218,6 +222,7 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
             **{stage: round(sum(r.seconds for r in refs), 3) for stage, refs in stages.items()},
             "near_duplicates": round(grouping.seconds, 3) if grouping else 0.0,
             "stories": round(stories.seconds, 3) if stories else 0.0,
+            "entity_daily": round(timeline.seconds, 3),
         },
         outputs=output_files([p for p in outputs if p.endswith(".parquet")]),
         sources=web_summary(run.web, fetched, rejected),

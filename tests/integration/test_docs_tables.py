@@ -18,7 +18,7 @@ from tests.conftest import REPO_ROOT, SAMPLES, run_pipeline
 pytestmark = pytest.mark.slow
 
 TABLES_PAGE = REPO_ROOT / "docs" / "reference" / "tables.md"
-PIPELINE_TABLES = ("documents", "stances", "entities", "mentions", "sentences", "stories", "rejected", "runs")
+PIPELINE_TABLES = ("documents", "stances", "entities", "mentions", "sentences", "stories", "entity_daily", "rejected", "runs")
 EVALUATION_TABLES = ("evaluations", "evaluation_examples")
 WEB_TABLES = ("fetched", "feeds")  # written by runs over web inputs (tests/integration/test_web_run.py runs them)
 
@@ -87,6 +87,7 @@ def write_evaluation_data(folder: Path) -> dict[str, tuple[Path, dict[str, str]]
         "stance": (stance, {}),
         "sentiment": (sentiment, {"text": "text", "label": "label"}),
         "summary": (summary, {"article": "article", "reference": "highlights"}),
+        "duplicates": (summary, {"article": "article"}),
     }
 
 
@@ -177,3 +178,18 @@ def test_the_latest_analysis_queries_pick_the_latest_run(documented_output):
         assert set(frame.analysis_sha256) == {second["analysis_sha256"]}
     assert set(latest_stances.analysis_sha256) == {second["analysis_sha256"]}
     assert len(latest_stances) > 0
+
+
+def test_the_weekly_stance_query_counts_each_document_of_the_latest_analysis_once(documented_output):
+    """The entity_daily page's query, run as written: after two analyses of the same documents,
+    its weekly totals are those of the latest analysis alone."""
+    import duckdb
+
+    output, _, second = documented_output
+    section = TABLES_PAGE.read_text(encoding="utf-8").split("## entity_daily", 1)[1].split("\n## ", 1)[0]
+    (sql,) = code_blocks(section, "sql")
+    weekly = duckdb.sql(sql.replace("data/output", output.as_posix())).df()
+    stances = pd.read_parquet(output / "stances")
+    china = stances[(stances.target == "China") & (stances.analysis_sha256 == second["analysis_sha256"])]
+    assert len(weekly) > 0 and int(weekly.documents.sum()) == china.doc_id.nunique()
+    assert ((weekly.p_against >= 0) & (weekly.p_against <= 1)).all()

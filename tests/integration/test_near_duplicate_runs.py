@@ -63,6 +63,13 @@ def test_copies_across_two_runs_share_a_group_and_its_earliest_published_leads(p
     nato = documents.loc["NATO agrees air defence timeline"]
     assert nato.duplicate_group == nato.doc_id == nato.canonical_doc_id
 
+    # Timelines count the story once a day, through its canonical (earliest) copy: Tuesday's
+    # trimmed copy adds no document to its own day, and the wire copy's day is the story's.
+    daily = pd.read_parquet(tmp_path / "out" / "entity_daily")
+    latest = daily.sort_values("updated_at").groupby(["entity_id", "day", "source"]).tail(1)
+    brazil = latest[latest.name == "Brazil"]
+    assert brazil.day.tolist() == ["2026-03-01"] and brazil.source.tolist() == ["Wire Service"] and brazil.n_documents.tolist() == [1]
+
     index = pd.read_parquet(next((tmp_path / "out" / INDEX_DIR).iterdir()))
     assert sorted(index.doc_id) == sorted(documents.doc_id) and (index.n_shingles > 0).all()
     records = pd.read_parquet(tmp_path / "out" / "runs")
