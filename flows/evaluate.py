@@ -22,11 +22,13 @@ from tasks.dataset.staging import file_sha256
 from tasks.evaluation.classifiers import evaluate_sentiment, evaluate_stance
 from tasks.evaluation.entities import evaluate_entities
 from tasks.evaluation.near_duplicates import evaluate_duplicates
+from tasks.evaluation.stories import evaluate_stories
 from tasks.evaluation.summaries import evaluate_summaries
 from tasks.versions import code_version
 
-Kind = Literal["stance", "sentiment", "summary", "entities", "duplicates"]
+Kind = Literal["stance", "sentiment", "summary", "entities", "duplicates", "stories"]
 DUPLICATE_SCORES = ("precision", "recall", "f1")  # near-duplicates: the headline columns of `evaluations`
+STORY_SCORES = ("purity", "inverse_purity", "bcubed_f1")  # stories: the same
 
 
 @task(name="measure", cache_policy=NO_CACHE, persist_result=False)
@@ -40,6 +42,8 @@ def measure(kind: Kind, data: str, config: PipelineConfig, columns: dict[str, st
         return evaluate_sentiment(Path(data), config, columns["text"], columns["label"])
     if kind == "duplicates":
         return evaluate_duplicates(Path(data), config, columns["article"])
+    if kind == "stories":
+        return evaluate_stories(Path(data), config)
     metrics = evaluate_summaries(Path(data), config, columns["article"], columns["reference"])
     return metrics, pd.DataFrame(metrics.pop("per_article"))
 
@@ -49,6 +53,8 @@ def headline_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     per edit and per kind of negative (then all pairs) for near-duplicates."""
     if metrics["task"] == "duplicates":
         return duplicate_rows(metrics)
+    if metrics["task"] == "stories":
+        return [{"score": name, "value": metrics[name]} for name in (*STORY_SCORES, "bcubed_precision", "bcubed_recall", "n_stories", "n_labels", "n")]
     if metrics["task"] == "summary":
         return [{"method": name, **{k: metrics[name][k] for k in ("rouge1", "rouge2", "rougeLsum")}, "n": metrics["n"]} for name in ("pipeline", "lead3")]
     rows = [{"class": label, **scores} for label, scores in metrics["per_class"].items()]
@@ -71,6 +77,8 @@ def evaluation_row(kind: str, data: str, metrics: dict[str, Any], config: Pipeli
     headline = {k: metrics.get(k) for k in ("macro_f1", "accuracy")}
     if kind == "duplicates":  # stays with macro_f1 and accuracy (None): one schema with the classifiers'
         headline |= {score: metrics[score] for score in DUPLICATE_SCORES}
+    if kind == "stories":
+        headline |= {score: metrics[score] for score in STORY_SCORES}
     if kind == "summary":
         headline = {f"{method}_{score}": metrics[method][score] for method in ("pipeline", "lead3") for score in ("rouge1", "rouge2", "rougeLsum")}
     table = pa.Table.from_pylist(
@@ -113,6 +121,6 @@ def evaluate_flow(
     write_table(context, "evaluation_examples", kind, pa.Table.from_pandas(examples.assign(kind=kind), preserve_index=False))
     create_table_artifact(key=f"evaluate-{kind}", table=headline_rows(metrics), description=f"newsflow evaluate {kind} on {data}")
     get_run_logger().info(
-        "evaluate %s on %s: %s; written to %s", kind, data, {k: v for k, v in metrics.items() if k in ("n", "macro_f1", "accuracy", *DUPLICATE_SCORES)}, path
+        "evaluate %s on %s: %s; written to %s", kind, data, {k: v for k, v in metrics.items() if k in ("n", "macro_f1", "accuracy", *DUPLICATE_SCORES, *STORY_SCORES)}, path
     )
     return {**metrics, "run_id": context.run_id, "output": path}

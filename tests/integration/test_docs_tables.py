@@ -88,6 +88,7 @@ def write_evaluation_data(folder: Path) -> dict[str, tuple[Path, dict[str, str]]
         "sentiment": (sentiment, {"text": "text", "label": "label"}),
         "summary": (summary, {"article": "article", "reference": "highlights"}),
         "duplicates": (summary, {"article": "article"}),
+        "stories": (REPO_ROOT / "data" / "eval" / "stories.jsonl", {}),
     }
 
 

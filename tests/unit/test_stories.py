@@ -4,6 +4,7 @@ ids stay put. Vectors here are built by hand so each case shows one rule."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tasks.stages.stories import ENTITY_WEIGHT, MIN_SCORE, StoryDocument, StoryIndex, document_vector, entity_overlap
 
@@ -75,3 +76,15 @@ def test_document_vector_and_entity_overlap():
     assert np.allclose(document_vector(np.array([[1, 0], [0, 1]], np.float32)), [2**-0.5, 2**-0.5])
     assert document_vector(np.zeros((0, 4), np.float32)).shape == (4,)
     assert entity_overlap({"a", "b"}, {"a", "b", "c", "d"}) == 1.0 and entity_overlap(set(), {"a"}) == 0.0
+
+
+def test_story_metrics_against_labels():
+    from tasks.evaluation.stories import story_metrics
+
+    perfect = story_metrics(["s1", "s1", "s2"], ["strike", "strike", "quake"])
+    assert (perfect["purity"], perfect["inverse_purity"], perfect["bcubed_f1"]) == (1.0, 1.0, 1.0)
+    merged = story_metrics(["s1", "s1", "s1"], ["strike", "strike", "quake"])  # two events in one story
+    assert merged["purity"] == pytest.approx(2 / 3) and merged["inverse_purity"] == 1.0 and merged["bcubed_recall"] == 1.0
+    assert merged["bcubed_precision"] == pytest.approx((2 / 3 + 2 / 3 + 1 / 3) / 3, abs=1e-4)
+    split = story_metrics(["s1", "s2", "s3"], ["strike", "strike", "quake"])  # one event in two stories
+    assert split["purity"] == 1.0 and split["inverse_purity"] == pytest.approx(2 / 3) and split["n_stories"] == 3
