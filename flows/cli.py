@@ -313,6 +313,11 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     if metrics["task"] == "duplicates":
         print_duplicate_metrics(metrics)
         return
+    if metrics["task"] == "stories":
+        from flows.evaluate import headline_rows  # loaded already: the flow has just run
+
+        print_listing(f"{title} articles", [("score", "score"), ("value", "value")], headline_rows(metrics), shown={"value": "{:g}".format})
+        return
     if metrics["task"] == "summary":
         columns = [("method", "method"), ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeLsum", "ROUGE-Lsum")]
         rows = [{"method": method, **{k: metrics[method][k] for k in ("rouge1", "rouge2", "rougeLsum")}} for method in ("pipeline", "lead3")]
@@ -394,6 +399,15 @@ def evaluate_duplicates_command(
     copies of itself (dateline, trimmed, reordered, a sentence changed, combined), every two
     distinct articles, and follow-ups that quote a story's opening."""
     run_evaluation("duplicates", data, config, settings, as_json, {"article": article_column})
+
+
+@evaluate_app.command("stories")
+def evaluate_stories_command(
+    data: Path = DATA_OPTION, config: Path | None = CONFIG_OPTION, settings: list[str] = SET_OPTION, as_json: bool = JSON_OPTION
+) -> None:
+    """Stories against labelled events (JSONL/CSV/Parquet rows with text and story; published,
+    source and title as a run reads them): purity, inverse purity and B-cubed F1."""
+    run_evaluation("stories", data, config, settings, as_json, {})
 
 
 def prefect_states(run_ids: list[str], api: str | None) -> dict[str, str]:
@@ -510,6 +524,51 @@ def folding_markdown(text: str) -> Any:
         elements = {**Markdown.elements, "table_open": FoldingTable}
 
     return FoldingMarkdown(text)
+
+
+@app.command()
+def report(
+    run_id: str | None = typer.Argument(None, help="only this run's documents: a run id (or its first characters) from `newsflow runs`"),
+    since: str | None = typer.Option(None, "--since", help="only documents published on or after this day (YYYY-MM-DD; else their run's date)"),
+    html: Path = typer.Option(..., "--html", help="the HTML file to write: one file, plotly inlined, opens without network"),
+    output: str | None = typer.Option(None, "--output", "-o", help="output root (default: the config's output.root)"),
+    config: Path | None = typer.Option(None, "--config", "-c"),
+    settings: list[str] = typer.Option([], "--set", help="any config key, e.g. --set output.root=data/other"),
+) -> None:
+    """Write a coverage report: one HTML file that opens offline, also published as Prefect artifacts.
+    It charts documents per source and day, sentiment over time, the most mentioned entities'
+    stance with its evidence, and the largest stories, each group of copies counted once."""
+    from datetime import date
+
+    from tasks.reports.coverage import UnknownRun, resolve_run, run_ids
+
+    root = output or load_or_exit(config, settings)[1].output.root
+    if run_id and since:
+        console.print("[red]give a RUN_ID or --since, not both[/red]")
+        raise typer.Exit(2)
+    try:
+        since_day = date.fromisoformat(since) if since else None
+    except ValueError:
+        console.print(f"[red]--since takes a day as YYYY-MM-DD, not {since!r}[/red]")
+        raise typer.Exit(2) from None
+    try:  # before any flow starts: a mistyped id is an error, not an empty report
+        full_id = resolve_run(run_ids(root), run_id) if run_id else None
+    except UnknownRun as exc:
+        console.print(f"[red]{exc} under {root}[/red] (see `newsflow runs --output {root}`)")
+        raise typer.Exit(1) from None
+    booting = prefect_api_for_a_flow()
+    from flows.coverage_report import coverage_report_flow
+
+    if booting:
+        booting.join()
+
+    try:
+        written = coverage_report_flow(str(root), str(html), run_id=full_id, since=since_day)
+    except Exception as exc:  # noqa: BLE001  (the flow has logged the traceback)
+        console.print(f"[red]report failed:[/red] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"{written['n_documents']} documents from {written['n_sources']} sources, {written['n_stories']} stories ({written['scope']})")
+    print(written["html"])
 
 
 server_app = typer.Typer(no_args_is_help=True, help="A local Prefect server (and its UI) on loopback.")

@@ -121,6 +121,10 @@ def evaluate_flow(
     write_table(context, "evaluation_examples", kind, pa.Table.from_pandas(examples.assign(kind=kind), preserve_index=False))
     create_table_artifact(key=f"evaluate-{kind}", table=headline_rows(metrics), description=f"newsflow evaluate {kind} on {data}")
     get_run_logger().info(
-        "evaluate %s on %s: %s; written to %s", kind, data, {k: v for k, v in metrics.items() if k in ("n", "macro_f1", "accuracy", *DUPLICATE_SCORES, *STORY_SCORES)}, path
+        "evaluate %s on %s: %s; written to %s",
+        kind,
+        data,
+        {k: v for k, v in metrics.items() if k in ("n", "macro_f1", "accuracy", *DUPLICATE_SCORES, *STORY_SCORES)},
+        path,
     )
     return {**metrics, "run_id": context.run_id, "output": path}

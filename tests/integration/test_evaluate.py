@@ -224,3 +224,18 @@ def test_evaluate_duplicates_reports_precision_and_recall_per_edit(api_url, tmp_
     assert evaluations.loc[0, "precision"] == pytest.approx(metrics["precision"]) and evaluations.loc[0, "n"] == 40
     examples = pd.read_parquet(tmp_path / "out" / "evaluation_examples")
     assert len(examples) == 40 and set(examples.kind) == {"duplicates"} and (examples.gold == "copy").sum() == 25
+
+
+def test_evaluate_stories_reports_purity_and_bcubed(api_url, tmp_path):
+    from tests.conftest import REPO_ROOT
+
+    labelled = REPO_ROOT / "data" / "eval" / "stories.jsonl"
+    rows = [json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines()]
+    metrics = stdout_json(
+        newsflow("evaluate", "stories", "--data", str(labelled), "--json", "--set", f"output.root={tmp_path / 'out'}", cwd=tmp_path, api_url=api_url)
+    )
+    assert metrics["task"] == "stories" and metrics["n"] == len(rows) and metrics["n_labels"] == len({r["story"] for r in rows})
+    assert {"purity", "inverse_purity", "bcubed_precision", "bcubed_recall", "bcubed_f1", "n_stories"} <= set(metrics)
+    examples = pd.read_parquet(tmp_path / "out" / "evaluation_examples")
+    assert sorted(examples.gold) == sorted(r["story"] for r in rows) and examples.predicted.nunique() == metrics["n_stories"]
+    assert pd.read_parquet(tmp_path / "out" / "evaluations").purity.tolist() == [metrics["purity"]]
