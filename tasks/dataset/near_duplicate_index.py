@@ -163,7 +163,7 @@ class RunGrouping:
         if self.assignments:
             path = Path(self.context.staging) / "output" / index_folder("", self.settings) / f"{self.context.run_id}.parquet"
             additions = index_rows(self.run, self.assignments, now.isoformat(), self.settings)
-            staged.append(str(write_parquet_atomic(additions, path, compression=self.context.compression)))
+            staged.append(str(write_parquet_atomic(additions, path, self.context.file_metadata(), self.context.compression)))
         self.seconds = self.run.seconds + time.perf_counter() - started
         return staged
 

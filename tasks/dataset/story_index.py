@@ -138,6 +138,27 @@ def run_documents(deduplicated: Sequence[ShardRef], encoded: Sequence[ShardRef],
     return RunDocuments(documents, names)
 
 
+def index_additions(placed: list[tuple[StoryDocument, str]], entity_names: dict[str, dict[str, str]], committed_at: str) -> pa.Table:
+    """Index rows for documents placed in stories, in the order placed."""
+    rows = [
+        {
+            "doc_id": d.doc_id,
+            "story_id": story_id,
+            "time": d.time,
+            "source": d.source,
+            "title": d.title,
+            "duplicate_group": d.duplicate_group,
+            "entities": sorted(d.entities),
+            "entity_names": [entity_names.get(d.doc_id, {}).get(e, e) for e in sorted(d.entities)],
+            "vector": d.vector.astype(np.float16).tobytes(),
+            "committed_at": committed_at,
+            "row": row,
+        }
+        for row, (d, story_id) in enumerate(placed)
+    ]
+    return pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
+
+
 def story_row(story: Story, names: dict[str, str], updated_at: str) -> dict:
     first, last = min(story.times), max(story.times)
     return {
@@ -195,25 +216,9 @@ class RunStories:
 
     def stage_tables(self, ours: list[StoryDocument], now: str) -> list[str]:
         """The run's index additions and a `stories` row per story it touched (totals over all its documents)."""
-        rows = [
-            {
-                "doc_id": d.doc_id,
-                "story_id": self.assigned[d.doc_id],
-                "time": d.time,
-                "source": d.source,
-                "title": d.title,
-                "duplicate_group": d.duplicate_group,
-                "entities": sorted(d.entities),
-                "entity_names": [self.run.entity_names.get(d.doc_id, {}).get(e, e) for e in sorted(d.entities)],
-                "vector": d.vector.astype(np.float16).tobytes(),
-                "committed_at": now,
-                "row": row,
-            }
-            for row, d in enumerate(ours)
-        ]
-        additions = pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
+        additions = index_additions([(d, self.assigned[d.doc_id]) for d in ours], self.run.entity_names, now)
         staged_index = Path(self.context.staging) / "output" / INDEX_DIR / f"{self.context.run_id}.parquet"
-        paths = [str(write_parquet_atomic(additions, staged_index, compression=self.context.compression))]
+        paths = [str(write_parquet_atomic(additions, staged_index, self.context.file_metadata(), self.context.compression))]
         touched = set(self.assigned.values())
         everyone = pa.concat_tables([read_members(self.context.output_root, story_ids=touched), additions])
         whole = StoryIndex(WINDOW_DAYS, member_documents(everyone))  # placed as recorded: the window plays no part

@@ -35,6 +35,9 @@ EXPECTED_COLUMNS = {
         "p_positive",
         "run_id",
         "analysis_sha256",
+        "duplicate_group",
+        "canonical_doc_id",
+        "story_id",
     },
     "stances": {
         "doc_id",
@@ -55,6 +58,8 @@ EXPECTED_COLUMNS = {
     "entities": {"doc_id", "entity_id", "name", "type", "configured", "n_mentions", "surfaces", "first_sentence", "run_id", "analysis_sha256"},
     "mentions": {"doc_id", "entity_id", "sentence_index", "start", "end", "surface", "p_against", "p_neutral", "p_favor", "run_id", "analysis_sha256"},
     "sentences": {"doc_id", "sentence_index", "text", "sentiment", "p_negative", "p_neutral", "p_positive", "run_id", "analysis_sha256"},
+    "stories": {"story_id", "first_seen", "last_seen", "n_documents", "n_copies", "n_sources", "sources", "title", "top_entities", "updated_at", "run_id"},
+    "entity_daily": {"entity_id", "name", "type", "day", "source", "n_documents", "n_mentions", "p_against", "p_neutral", "p_favor", "updated_at", "run_id"},
     "rejected": {"origin", "reason", "detail", "stage", "run_id"},
     "runs": {
         "run_id",
@@ -133,9 +138,11 @@ def test_run_record_names_config_code_and_models(sample_runs):
     assert json.loads(run.config)["run"]["shard_size"] == 4
     assert len(run.config_sha256) == 64 and run.code_version
     outputs = json.loads(run.outputs)
-    # The record lists every file the run wrote; its own file is added in what the flow returns.
-    assert {o["table"] for o in outputs} == set(EXPECTED_COLUMNS) - {"runs"}
-    assert {o["table"] for o in first["outputs"]} == set(EXPECTED_COLUMNS)
+    # The record lists every file the run wrote, the commit's indexes too; its own file is
+    # added in what the flow returns.
+    indexes = {"_index/near_duplicates", "_index/stories"}
+    assert {o["table"] for o in outputs} == set(EXPECTED_COLUMNS) - {"runs"} | indexes
+    assert {o["table"] for o in first["outputs"]} == set(EXPECTED_COLUMNS) | indexes
     for item in first["outputs"]:
         metadata = pq.read_metadata(item["path"]).metadata
         assert metadata[b"newsflow.run_id"].decode() == first["run_id"]
@@ -146,7 +153,7 @@ def test_run_record_names_config_code_and_models(sample_runs):
     assert counts["files"] == 14 and counts["read"] == 17  # .jsonl holds 3 articles, .csv 2
     assert counts["ingest"] == 17 and counts["clean"] == 16 and counts["deduplicate"] == counts["write"] == 15
     stage_seconds = json.loads(run.stage_seconds)
-    assert {"ingest", "clean", "encode", "summarize", "sentiment", "stance", "write"} <= set(stage_seconds)
+    assert {"ingest", "clean", "encode", "summarize", "sentiment", "stance", "write", "near_duplicates", "stories", "entity_daily"} <= set(stage_seconds)
 
 
 def test_outputs_are_hive_partitioned_and_read_with_duckdb(sample_runs):

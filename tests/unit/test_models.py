@@ -118,7 +118,7 @@ def test_default_tuned_stance_head_rides_along_the_encoder_pass(encoder):
 
     config = load_config()
     head = tuned_stance_head(config.stance.head, encoder)
-    assert head is not None and head.split_layer == 4, "the default stance head is the tuned one, over layers 5-6"
+    assert head is not None and head.split_layer == 3, "the default stance head is the tuned one, over layers 4-6"
     encoded = encoder.encode(CLEAR_CASES, CLEAR_SPANS, head)
     assert [head.labels[i] for i in encoded.span_probs.argmax(axis=1)] == ["against", "favor"]
     assert np.allclose(encoded.span_probs.sum(axis=1), 1.0, atol=1e-5)
