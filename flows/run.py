@@ -27,7 +27,7 @@ from tasks.dataset.run_record import RunRecord, now_utc, output_files, write_run
 from tasks.dataset.shard_cache import CACHE_DIR, ShardCache, prune_stale_entries
 from tasks.dataset.staging import part_rows, remove_staging, staging_root
 from tasks.dataset.story_index import RunStories, run_documents
-from tasks.dataset.timelines import update_entity_daily
+from tasks.dataset.timelines import TimelineUpdate, update_entity_daily
 from tasks.records import Rejection, ShardRef
 from tasks.versions import code_version, library_versions
 
@@ -178,7 +178,13 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
         stories = RunStories(context, written, run_documents(deduplicated, stage_refs.get("encode", []), now_utc().isoformat()))
         commit = commit_shard_outputs(context, written, web, lambda added: [*grouping(added), *stories(added, grouping.assignments)])
     # Timelines: the days of the documents the run added, counted again from everything committed.
-    timeline = update_entity_daily(context, set(stories.assigned) if stories else set())
+    try:
+        timeline = update_entity_daily(context, commit.added)
+    except Exception as error:  # noqa: BLE001  (the run's documents are committed: a recount that fails must not fail the run)
+        get_run_logger().warning(
+            "entity_daily was not recounted for this run's days (%s: %s); the next run over those days recounts them", type(error).__name__, error
+        )
+        timeline = TimelineUpdate(None)
     rejected = collect_rejected([*shards.ingested, *stage_refs.get("deduplicate", [])], [*run.listing, *run.web.rejected, *commit.late_duplicates])
     outputs = [*commit.paths, *([timeline.path] if timeline.path else [])]
     if rejected.num_rows:

@@ -90,6 +90,7 @@ class Commit:
     paths: list[str] = field(default_factory=list)  # the dataset files the run added
     kept_origins: list[str] = field(default_factory=list)  # where the documents the run added came from
     late_duplicates: list[Rejection] = field(default_factory=list)  # committed by another run while this one worked
+    added: set[str] = field(default_factory=set)  # doc_ids of the documents the run added
 
     @property
     def kept(self) -> int:
@@ -113,7 +114,7 @@ def commit_shard_outputs(
     staged_root = Path(context.staging) / "output"
     commit = Commit()
     plan: list[dict] = []
-    added: set[str] = set()
+    added = commit.added
     with output_lock(context.output_root):
         held = analyses_in_output(context.output_root)
         for ref in written:

@@ -79,6 +79,17 @@ def published_text(value: object) -> str:
     return str(value) if value else ""
 
 
+def utc_time(value: object, fallback: str) -> str:
+    """An ISO time in UTC ("+00:00"), so that times sort and compare as strings; a date
+    alone counts as its midnight, an unreadable or missing value as `fallback`."""
+    text = published_text(value)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return fallback
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
 def run_signatures(deduplicated: Sequence[ShardRef], settings: DuplicatesConfig) -> RunSignatures:
     """Signatures of the documents that survived exact deduplication, in shard order."""
     started = time.perf_counter()
@@ -88,22 +99,37 @@ def run_signatures(deduplicated: Sequence[ShardRef], settings: DuplicatesConfig)
     for ref in sorted(deduplicated, key=lambda r: r.index):
         table = read_shard(ref, ["doc_id", "sentences", "published"])
         doc_ids += table.column("doc_id").to_pylist()
-        published += [published_text(v) for v in table.column("published").to_pylist()]
+        published += [utc_time(v, "") for v in table.column("published").to_pylist()]  # offsets compared in UTC
         bodies += table.column("sentences").to_pylist()
     found, counts = signatures(bodies, settings)
     return RunSignatures(doc_ids, published, found, counts, time.perf_counter() - started)
 
 
-def group_documents(run: RunSignatures, kept: set[str], known: list[Known], settings: DuplicatesConfig) -> list[Assignment]:
+def held_groups(output_root: str | Path, settings: DuplicatesConfig) -> dict[str, str]:
+    """doc_id -> duplicate_group of every document the index holds, however old (two columns read)."""
+    held: dict[str, str] = {}
+    for path in table_files(index_folder(output_root, settings)):
+        table = pq.read_table(path, columns=["doc_id", "duplicate_group"])
+        held.update(zip(table.column("doc_id").to_pylist(), table.column("duplicate_group").to_pylist()))
+    return held
+
+
+def group_documents(run: RunSignatures, kept: set[str], known: list[Known], settings: DuplicatesConfig, held: dict[str, str] | None = None) -> list[Assignment]:
     """Each kept document's group and canonical member, in the run's order, after every
-    document committed before it. (Rows committed by earlier runs keep the canonical
-    member they were written with; the group id never changes.)"""
+    document committed before it. A document the index holds already (a rerun under
+    another analysis) keeps its group, even when it was committed before the window.
+    (Rows committed by earlier runs keep the canonical member they were written with; the
+    group id never changes.)"""
     index = NearDuplicateIndex(settings, known)
     order = len(known)
     out = []
     for row, doc_id in enumerate(run.doc_ids):
-        if doc_id in kept:
-            out.append(index.assign(Known(doc_id, run.signatures[row], int(run.n_shingles[row]), "", run.published[row], order + row)))
+        if doc_id not in kept:
+            continue
+        document = Known(doc_id, run.signatures[row], int(run.n_shingles[row]), (held or {}).get(doc_id, ""), run.published[row], order + row)
+        if document.duplicate_group and doc_id not in index.documents:
+            index.add(document)  # held, but committed before the window: placed as recorded
+        out.append(index.assign(document))
     # Each row names its group's canonical member as known when the run commits, so that a
     # copy published earlier but read later in the run leads the rows read before it too.
     return [replace(a, canonical_doc_id=index.canonical[a.duplicate_group].doc_id) for a in out]
@@ -148,21 +174,24 @@ class RunGrouping:
     run: RunSignatures
     settings: DuplicatesConfig
     assignments: list[Assignment] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)  # doc_id -> group of what the index held before this commit
     seconds: float = 0.0
 
     def __call__(self, kept: set[str]) -> list[str]:
         started = time.perf_counter()
         now = datetime.now(UTC)
         window = read_index(self.context.output_root, self.settings, since=(now - timedelta(days=self.settings.window_days)).isoformat())
-        self.assignments = group_documents(self.run, kept, window, self.settings)
+        self.held = held_groups(self.context.output_root, self.settings)
+        self.assignments = group_documents(self.run, kept, window, self.settings, self.held)
         by_doc = {a.doc_id: a for a in self.assignments}
         for ref in self.written:
             path = Path(ref.parts["documents"])
             write_parquet_atomic(with_groups(pq.read_table(path), by_doc), path, compression=self.context.compression)
         staged = []
-        if self.assignments:
+        new = [a for a in self.assignments if a.doc_id not in self.held]  # the index holds each document once
+        if new:
             path = Path(self.context.staging) / "output" / index_folder("", self.settings) / f"{self.context.run_id}.parquet"
-            additions = index_rows(self.run, self.assignments, now.isoformat(), self.settings)
+            additions = index_rows(self.run, new, now.isoformat(), self.settings)
             staged.append(str(write_parquet_atomic(additions, path, self.context.file_metadata(), self.context.compression)))
         self.seconds = self.run.seconds + time.perf_counter() - started
         return staged
@@ -170,4 +199,4 @@ class RunGrouping:
     @property
     def copies(self) -> int:
         """Documents of the run that joined a group begun by another document."""
-        return sum(a.duplicate_group != a.doc_id for a in self.assignments)
+        return sum(a.duplicate_group != a.doc_id for a in self.assignments if a.doc_id not in self.held)

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.arrow import column_vectors
-from tasks.dataset.near_duplicate_index import published_text
+from tasks.arrow import column_vectors, row_ranges
+from tasks.dataset.near_duplicate_index import utc_time
 from tasks.dataset.output import RunContext, write_table
 from tasks.dataset.staging import read_shard, table_files, write_parquet_atomic
 from tasks.records import ShardRef
@@ -65,17 +65,6 @@ STORIES_SCHEMA = pa.schema(
 )
 
 
-def utc_time(value: object, fallback: str) -> str:
-    """An ISO time in UTC ("+00:00"), so that times sort and compare as strings; a date
-    alone counts as its midnight, an unreadable or missing value as `fallback`."""
-    text = published_text(value)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return fallback
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
-
-
 def read_members(output_root: str | Path, since: str = "", story_ids: set[str] | None = None) -> pa.Table:
     """Index rows with `time` at or after `since`, or of the given stories, in the order first seen."""
     files = table_files(Path(output_root) / INDEX_DIR)
@@ -87,6 +76,15 @@ def read_members(output_root: str | Path, since: str = "", story_ids: set[str] |
     elif since:
         table = table.filter(pc.greater_equal(table.column("time"), since))
     return table.sort_by([("committed_at", "ascending"), ("row", "ascending")])
+
+
+def held_stories(output_root: str | Path) -> dict[str, str]:
+    """doc_id -> story_id of every document the index holds, however old (two columns read)."""
+    held: dict[str, str] = {}
+    for path in table_files(Path(output_root) / INDEX_DIR):
+        table = pq.read_table(path, columns=["doc_id", "story_id"])
+        held.update(zip(table.column("doc_id").to_pylist(), table.column("story_id").to_pylist()))
+    return held
 
 
 def member_documents(table: pa.Table) -> list[tuple[StoryDocument, str]]:
@@ -122,9 +120,9 @@ def run_documents(deduplicated: Sequence[ShardRef], encoded: Sequence[ShardRef],
     names: dict[str, dict[str, str]] = {}
     for ref in encoded:
         sentences = read_shard(ref, ["doc_id", "embedding"])
-        all_vectors, doc_ids = column_vectors(sentences, "embedding"), np.array(sentences.column("doc_id").to_pylist())
-        for doc_id in dict.fromkeys(doc_ids.tolist()):
-            vectors[doc_id] = document_vector(all_vectors[doc_ids == doc_id])
+        all_vectors = column_vectors(sentences, "embedding")
+        for doc_id, rows in row_ranges(sentences.column("doc_id").to_pylist()):
+            vectors[doc_id] = document_vector(all_vectors[rows])
         entities = read_shard(ref, ["doc_id", "entity_id", "name"], "entities")
         for doc_id, entity_id, name in zip(*(entities.column(c).to_pylist() for c in ("doc_id", "entity_id", "name"))):
             names.setdefault(doc_id, {})[entity_id] = name
@@ -191,17 +189,18 @@ class RunStories:
         started = time.perf_counter()
         now = datetime.now(UTC).isoformat()
         group_of = {a.doc_id: a.duplicate_group for a in groups}
+        held = held_stories(self.context.output_root)  # a rerun's documents keep their stories, and are not added again
         ours = sorted(
             (
                 StoryDocument(d.doc_id, d.vector, d.entities, d.time, d.source, d.title, group_of.get(d.doc_id, d.doc_id))
                 for d in self.run.documents
-                if d.doc_id in kept
+                if d.doc_id in kept and d.doc_id not in held
             ),
             key=lambda d: d.time,
         )
         since = (datetime.fromisoformat(ours[0].time) - timedelta(days=WINDOW_DAYS)).isoformat() if ours else ""
         index = StoryIndex(WINDOW_DAYS, member_documents(read_members(self.context.output_root, since)) if ours else [])
-        self.assigned = {d.doc_id: index.assign(d) for d in ours}
+        self.assigned = {**{d: held[d] for d in kept if d in held}, **{d.doc_id: index.assign(d) for d in ours}}
         for ref in self.written:
             path = Path(ref.parts["documents"])
             documents = pq.read_table(path)
@@ -219,7 +218,7 @@ class RunStories:
         additions = index_additions([(d, self.assigned[d.doc_id]) for d in ours], self.run.entity_names, now)
         staged_index = Path(self.context.staging) / "output" / INDEX_DIR / f"{self.context.run_id}.parquet"
         paths = [str(write_parquet_atomic(additions, staged_index, self.context.file_metadata(), self.context.compression))]
-        touched = set(self.assigned.values())
+        touched = {self.assigned[d.doc_id] for d in ours}
         everyone = pa.concat_tables([read_members(self.context.output_root, story_ids=touched), additions])
         whole = StoryIndex(WINDOW_DAYS, member_documents(everyone))  # placed as recorded: the window plays no part
         names = {e: n for ids, ns in zip(everyone.column("entities").to_pylist(), everyone.column("entity_names").to_pylist()) for e, n in zip(ids, ns)}

@@ -43,10 +43,12 @@ ENTITY_DAILY_SCHEMA = pa.schema(
 
 
 def read_table(root: Path, name: str, columns: list[str]) -> pd.DataFrame:
+    """The columns of a table's files; a column an older file lacks is read as missing."""
     files = table_files(root / name)
     if not files:
         return pd.DataFrame(columns=columns)
-    return pd.concat([pd.read_parquet(path, columns=columns) for path in files], ignore_index=True)
+    parts = [pd.read_parquet(path, columns=[c for c in columns if c in pq.read_schema(path).names]).reindex(columns=columns) for path in files]
+    return pd.concat(parts, ignore_index=True)
 
 
 def document_day(published: object, fallback: str) -> str:
@@ -66,9 +68,7 @@ def latest_documents(root: Path) -> pd.DataFrame:
     files = table_files(root / "documents")
     if not files:
         return pd.DataFrame(columns=[*columns, "day"])
-    # Files from before near-duplicate grouping lack its columns: each stands for itself.
-    parts = [pd.read_parquet(path, columns=[c for c in columns if c in pq.read_schema(path).names]).reindex(columns=columns) for path in files]
-    documents = pd.concat(parts, ignore_index=True)
+    documents = read_table(root, "documents", columns)  # files from before grouping: each document stands for itself
     runs = read_table(root, "runs", ["run_id", "started_at"]).drop_duplicates("run_id", keep="last")
     runs["run_date"] = pd.to_datetime(runs.started_at, utc=True).dt.date.astype(str)  # as the run_date partition
     documents = documents.merge(runs, on="run_id", how="left").sort_values("started_at", ascending=False, kind="stable").drop_duplicates("doc_id")

@@ -112,6 +112,8 @@ class StoryIndex:
         return row
 
     def place(self, document: StoryDocument, story_id: str) -> None:
+        if document.doc_id in self.story_of_doc:  # a document counts once in its story
+            return
         row = self.row_of(story_id, len(document.vector))
         self.stories[story_id].add(document)
         self.sums[row] += document.vector
