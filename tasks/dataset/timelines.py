@@ -16,15 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tasks.dataset.commit import output_lock
+from tasks.dataset.committed import UNKNOWN_SOURCE, counted_documents, document_days, latest_analysis, one_per_group, read_table
 from tasks.dataset.output import RunContext, write_table
-from tasks.dataset.staging import table_files
 
 LABELS = ("against", "neutral", "favor")
 SENTIMENTS = ("negative", "neutral", "positive")
-UNKNOWN_SOURCE = "(unknown)"
 
 ENTITY_DAILY_SCHEMA = pa.schema(
     [
@@ -42,46 +40,16 @@ ENTITY_DAILY_SCHEMA = pa.schema(
 )
 
 
-def read_table(root: Path, name: str, columns: list[str]) -> pd.DataFrame:
-    """The columns of a table's files; a column an older file lacks is read as missing."""
-    files = table_files(root / name)
-    if not files:
-        return pd.DataFrame(columns=columns)
-    parts = [pd.read_parquet(path, columns=[c for c in columns if c in pq.read_schema(path).names]).reindex(columns=columns) for path in files]
-    return pd.concat(parts, ignore_index=True)
+DOCUMENT_COLUMNS = ["doc_id", "origin", "source", "published", "sentiment", "duplicate_group", "canonical_doc_id", "analysis_sha256", "run_id"]
 
 
-def document_day(published: object, fallback: str) -> str:
-    """The UTC date a document is counted on: its publication date, else its run's date."""
-    try:
-        stamp = pd.Timestamp(str(published)) if published else None
-    except ValueError:
-        stamp = None
-    if stamp is None or pd.isna(stamp):
-        return fallback
-    return (stamp.tz_convert("UTC") if stamp.tzinfo else stamp).date().isoformat()
-
-
-def latest_documents(root: Path) -> pd.DataFrame:
-    """Each document's latest analysis (the row of the run that started last), with its day."""
-    columns = ["doc_id", "source", "published", "sentiment", "duplicate_group", "canonical_doc_id", "analysis_sha256", "run_id"]
-    files = table_files(root / "documents")
-    if not files:
-        return pd.DataFrame(columns=[*columns, "day"])
-    documents = read_table(root, "documents", columns)  # files from before grouping: each document stands for itself
-    runs = read_table(root, "runs", ["run_id", "started_at"]).drop_duplicates("run_id", keep="last")
-    runs["run_date"] = pd.to_datetime(runs.started_at, utc=True).dt.date.astype(str)  # as the run_date partition
-    documents = documents.merge(runs, on="run_id", how="left").sort_values("started_at", ascending=False, kind="stable").drop_duplicates("doc_id")
-    documents["duplicate_group"] = documents.duplicate_group.fillna(documents.doc_id)
-    documents["canonical_doc_id"] = documents.canonical_doc_id.fillna(documents.doc_id)
-    documents["day"] = [document_day(p, str(d)) for p, d in zip(documents.published, documents.run_date)]
-    return documents.drop(columns=["started_at", "run_date"])
-
-
-def one_per_group(documents: pd.DataFrame) -> pd.DataFrame:
-    """One document per group of copies: the canonical one where it is there, else the first by id."""
-    ranked = documents.assign(_rank=(documents.doc_id != documents.canonical_doc_id).astype(int)).sort_values(["_rank", "doc_id"], kind="stable")
-    return ranked.drop_duplicates("duplicate_group").drop(columns="_rank")
+def representatives(root: Path) -> pd.DataFrame:
+    """Every committed document in its latest analysis, with its day, one per group of copies."""
+    documents = read_table(root, "documents", DOCUMENT_COLUMNS)
+    if documents.empty:
+        return documents.assign(day=pd.Series(dtype=object))
+    runs = read_table(root, "runs", ["run_id", "started_at"])
+    return one_per_group(latest_analysis(counted_documents(documents, runs)))
 
 
 def entity_daily_rows(documents: pd.DataFrame, stances: pd.DataFrame, updated_at: str) -> pa.Table:
@@ -89,7 +57,7 @@ def entity_daily_rows(documents: pd.DataFrame, stances: pd.DataFrame, updated_at
     joined = stances.merge(documents[["doc_id", "analysis_sha256", "day", "source", "sentiment"]], on=["doc_id", "analysis_sha256"])
     if joined.empty:
         return ENTITY_DAILY_SCHEMA.empty_table()
-    joined["source"] = joined.source.fillna(UNKNOWN_SOURCE)
+    joined["source"] = joined.source.fillna(UNKNOWN_SOURCE).replace("", UNKNOWN_SOURCE)
     for sentiment in SENTIMENTS:
         joined[f"n_{sentiment}"] = (joined.sentiment == sentiment).astype(int)
     grouped = joined.groupby(["entity_id", "day", "source"], sort=True)
@@ -119,10 +87,10 @@ def update_entity_daily(context: RunContext, added_doc_ids: set[str]) -> Timelin
     started = time.perf_counter()
     root = Path(context.output_root)
     with output_lock(root):
-        documents = latest_documents(root)
-        days = set(documents.loc[documents.doc_id.isin(added_doc_ids), "day"])
-        representatives = one_per_group(documents)  # over every day: a later copy never counts on its own day
-        counted = representatives[representatives.day.isin(days)]
+        documents = read_table(root, "documents", ["doc_id", "published", "run_id"])
+        days = set(document_days(documents[documents.doc_id.isin(added_doc_ids)]))
+        counted = representatives(root)  # over every day: a later copy never counts on its own day
+        counted = counted[counted.day.isin(days)]
         stance_columns = ["doc_id", "analysis_sha256", "entity_id", "target", "type", "n_mentions", *(f"p_{label}" for label in LABELS)]
         stances = read_table(root, "stances", stance_columns)
         rows = entity_daily_rows(counted, stances[stances.doc_id.isin(set(counted.doc_id))], datetime.now(UTC).isoformat())

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tasks.dataset.timelines import ENTITY_DAILY_SCHEMA, document_day, entity_daily_rows, one_per_group
+from tasks.dataset.committed import document_days, one_per_group
+from tasks.dataset.timelines import ENTITY_DAILY_SCHEMA, entity_daily_rows
 
 
 def documents(*rows: tuple[str, str, str, str, str]) -> pd.DataFrame:
@@ -21,16 +22,16 @@ def stance(doc_id: str, entity: str, mentions: int, p_against: float, p_favor: f
 
 
 def test_a_document_counts_on_its_publication_day_in_utc_else_its_runs():
-    assert document_day("2026-03-03T23:30:00-02:00", "2026-11-30") == "2026-03-04"
-    assert document_day("2026-03-03", "2026-11-30") == "2026-03-03"
-    assert document_day(None, "2026-11-30") == document_day("not a date", "2026-11-30") == "2026-11-30"
+    documents = pd.DataFrame({"published": ["2026-03-03T23:30:00-02:00", "2026-03-03", None, "not a date"], "run_date": ["2026-11-30"] * 4})
+    assert document_days(documents).tolist() == ["2026-03-04", "2026-03-03", "2026-11-30", "2026-11-30"]
 
 
 def test_copies_count_once_through_their_canonical_document():
     docs = documents(("wire", "d1", "Wire", "neutral", "wire"), ("copy-1", "d1", "Post", "neutral", "wire"), ("other", "d1", "Post", "negative", "other"))
+    docs = docs.assign(order=["1", "2", "3"], origin=["a", "b", "c"])
     docs.loc[docs.doc_id == "copy-1", "canonical_doc_id"] = "wire"
     assert sorted(one_per_group(docs).doc_id) == ["other", "wire"]
-    # a group whose canonical is not among these rows keeps one row, the first by id
+    # a group whose canonical is not among these rows keeps one row
     assert sorted(one_per_group(docs[docs.doc_id != "wire"]).doc_id) == ["copy-1", "other"]
 
 
