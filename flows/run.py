@@ -20,7 +20,7 @@ from tasks.config import PipelineConfig
 from tasks.dataset.accounting import accounting_summary, per_file_counts, read_origins
 from tasks.dataset.commit import JOURNAL, Commit, commit_shard_outputs, output_lock
 from tasks.dataset.near_duplicate_index import RunGrouping, run_signatures
-from tasks.dataset.output import RunContext, write_table
+from tasks.dataset.output import RunContext, add_document_columns, write_table
 from tasks.dataset.recovery import process_identity, recover_abandoned_runs
 from tasks.dataset.rejected import collect_rejected, count_reasons
 from tasks.dataset.run_record import RunRecord, now_utc, output_files, write_run_record
@@ -174,9 +174,15 @@ def finalize_run(run: PipelineRun, shards: ShardResults, failure: tuple[str, str
     commit, grouping, stories = Commit(), None, None
     if failure is None:
         written, deduplicated = stage_refs.get("write", []), stage_refs.get("deduplicate", [])
-        grouping = RunGrouping(context, written, run_signatures(deduplicated, run.config.duplicates), run.config.duplicates)
-        stories = RunStories(context, written, run_documents(deduplicated, stage_refs.get("encode", []), now_utc().isoformat()))
-        commit = commit_shard_outputs(context, written, web, lambda added: [*grouping(added), *stories(added, grouping.assignments)])
+        grouping = RunGrouping(context, run_signatures(deduplicated, run.config.duplicates), run.config.duplicates)
+        stories = RunStories(context, run_documents(deduplicated, stage_refs.get("encode", []), now_utc().isoformat()))
+
+        def group_and_place(added: set[str]) -> list[str]:
+            staged = [*grouping(added), *stories(added, grouping.assignments)]
+            add_document_columns(written, {**grouping.document_columns(), "story_id": stories.assigned}, context.compression)
+            return staged
+
+        commit = commit_shard_outputs(context, written, web, group_and_place)
     # Timelines: the days of the documents the run added, counted again from everything committed.
     try:
         timeline = update_entity_daily(context, commit.added)

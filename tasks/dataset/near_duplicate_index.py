@@ -4,8 +4,9 @@ under the output root so that a copy is recognised in whichever run it arrives.
 A run groups the documents it commits (under the commit's lock, so two runs never miss
 each other's copies), writes its additions as one Parquet file in its staging folder, and
 the commit moves that file into `_index/near_duplicates/<settings>/` with the run's
-tables. Readers of the dataset skip the underscore folder. The staged `documents` files
-get their `duplicate_group` and `canonical_doc_id` columns in the same step."""
+tables. Readers of the dataset skip the underscore folder. The `duplicate_group` and
+`canonical_doc_id` it decides go into the staged `documents` files with the stories'
+`story_id`, in one rewrite (flows/run.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from tasks.records import ShardRef
 from tasks.stages.near_duplicates import Assignment, Known, NearDuplicateIndex, signatures
 
 INDEX_DIR = Path("_index") / "near_duplicates"
-GROUP_COLUMNS = ("duplicate_group", "canonical_doc_id")
 
 
 def index_folder(output_root: str | Path, settings: DuplicatesConfig) -> Path:
@@ -153,24 +153,13 @@ def index_rows(run: RunSignatures, assignments: list[Assignment], committed_at: 
     )
 
 
-def with_groups(documents: pa.Table, assignments: dict[str, Assignment]) -> pa.Table:
-    """A staged documents table with its group columns (a document left out of the commit
-    names itself: it is dropped when the file moves)."""
-    doc_ids = documents.column("doc_id").to_pylist()
-    found = [assignments.get(d) for d in doc_ids]
-    documents = documents.drop_columns([c for c in GROUP_COLUMNS if c in documents.column_names])
-    documents = documents.append_column("duplicate_group", pa.array([a.duplicate_group if a else d for a, d in zip(found, doc_ids)], pa.string()))
-    return documents.append_column("canonical_doc_id", pa.array([a.canonical_doc_id if a else d for a, d in zip(found, doc_ids)], pa.string()))
-
-
 @dataclass
 class RunGrouping:
-    """The commit's `before_moves` step for a run: group its kept documents against the
-    committed index, add the group columns to its staged `documents` files and stage the
-    index additions. Keeps what it assigned and how long it took, for the run record."""
+    """The commit's near-duplicate step for a run: group its kept documents against the
+    committed index and stage the index additions. Keeps what it assigned (the documents'
+    group columns) and how long it took, for the run record."""
 
     context: RunContext
-    written: Sequence[ShardRef]
     run: RunSignatures
     settings: DuplicatesConfig
     assignments: list[Assignment] = field(default_factory=list)
@@ -183,10 +172,6 @@ class RunGrouping:
         window = read_index(self.context.output_root, self.settings, since=(now - timedelta(days=self.settings.window_days)).isoformat())
         self.held = held_groups(self.context.output_root, self.settings)
         self.assignments = group_documents(self.run, kept, window, self.settings, self.held)
-        by_doc = {a.doc_id: a for a in self.assignments}
-        for ref in self.written:
-            path = Path(ref.parts["documents"])
-            write_parquet_atomic(with_groups(pq.read_table(path), by_doc), path, compression=self.context.compression)
         staged = []
         new = [a for a in self.assignments if a.doc_id not in self.held]  # the index holds each document once
         if new:
@@ -195,6 +180,13 @@ class RunGrouping:
             staged.append(str(write_parquet_atomic(additions, path, self.context.file_metadata(), self.context.compression)))
         self.seconds = self.run.seconds + time.perf_counter() - started
         return staged
+
+    def document_columns(self) -> dict[str, dict[str, str]]:
+        """The `documents` columns it decided, by doc_id."""
+        return {
+            "duplicate_group": {a.doc_id: a.duplicate_group for a in self.assignments},
+            "canonical_doc_id": {a.doc_id: a.canonical_doc_id for a in self.assignments},
+        }
 
     @property
     def copies(self) -> int:

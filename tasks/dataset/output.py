@@ -6,11 +6,13 @@ run commits them (tasks/dataset/commit.py)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tasks.dataset.staging import SCHEMA_VERSION, read_shard, this_process, write_parquet_atomic
 from tasks.records import ShardRef
@@ -97,3 +99,16 @@ def write_shard_outputs(
         seconds=round(time.perf_counter() - started, 3),
         computed_by=this_process(),
     )
+
+
+def add_document_columns(refs: Sequence[ShardRef], columns: dict[str, dict[str, str]], compression: str) -> None:
+    """Add string columns to staged `documents` files, each file read and rewritten once; a
+    document a column has no value for names itself (it is one the commit leaves out)."""
+    for ref in refs:
+        path = Path(ref.parts["documents"])
+        documents = pq.read_table(path)
+        doc_ids = documents.column("doc_id").to_pylist()
+        documents = documents.drop_columns([name for name in columns if name in documents.column_names])
+        for name, values in columns.items():
+            documents = documents.append_column(name, pa.array([values.get(d, d) for d in doc_ids], pa.string()))
+        write_parquet_atomic(documents, path, compression=compression)

@@ -4,8 +4,8 @@ earlier run, and stories are never renumbered.
 
 At the commit (under its lock, after near-duplicate grouping) the run's kept documents
 are placed in stories, in order of time, against the index's documents near the run's
-dates; their `story_id` column is added to the staged `documents` files, the run's
-additions to the index are staged under `_index/stories/`, and a `stories` row is staged
+dates (their `story_id` goes into the staged `documents` files with the near-duplicate
+columns, in one rewrite: flows/run.py); the run's additions to the index are staged under `_index/stories/`, and a `stories` row is staged
 for every story the run touched, with its totals over all its documents so far. A story's
 latest row (`updated_at`) is its current state."""
 
@@ -179,7 +179,6 @@ class RunStories:
     reads so that copies share a story). Keeps the stories it assigned for the run record."""
 
     context: RunContext
-    written: Sequence[ShardRef]
     run: RunDocuments
     assigned: dict[str, str] = field(default_factory=dict)
     touched: int = 0
@@ -201,14 +200,6 @@ class RunStories:
         since = (datetime.fromisoformat(ours[0].time) - timedelta(days=WINDOW_DAYS)).isoformat() if ours else ""
         index = StoryIndex(WINDOW_DAYS, member_documents(read_members(self.context.output_root, since)) if ours else [])
         self.assigned = {**{d: held[d] for d in kept if d in held}, **{d.doc_id: index.assign(d) for d in ours}}
-        for ref in self.written:
-            path = Path(ref.parts["documents"])
-            documents = pq.read_table(path)
-            story_ids = [self.assigned.get(d, d) for d in documents.column("doc_id").to_pylist()]
-            documents = documents.drop_columns([c for c in ("story_id",) if c in documents.column_names]).append_column(
-                "story_id", pa.array(story_ids, pa.string())
-            )
-            write_parquet_atomic(documents, path, compression=self.context.compression)
         staged = self.stage_tables(ours, now) if ours else []
         self.seconds = time.perf_counter() - started
         return staged

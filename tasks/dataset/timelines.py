@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from tasks.dataset.commit import output_lock
-from tasks.dataset.committed import UNKNOWN_SOURCE, counted_documents, document_days, latest_analysis, one_per_group, read_table
+from tasks.dataset.committed import UNKNOWN_SOURCE, counted_documents, latest_analysis, one_per_group, read_table
 from tasks.dataset.output import RunContext, write_table
 
 LABELS = ("against", "neutral", "favor")
@@ -43,13 +43,12 @@ ENTITY_DAILY_SCHEMA = pa.schema(
 DOCUMENT_COLUMNS = ["doc_id", "origin", "source", "published", "sentiment", "duplicate_group", "canonical_doc_id", "analysis_sha256", "run_id"]
 
 
-def representatives(root: Path) -> pd.DataFrame:
-    """Every committed document in its latest analysis, with its day, one per group of copies."""
+def committed_with_days(root: Path) -> pd.DataFrame:
+    """Every committed row of `documents` (all analyses), with its day and commit order."""
     documents = read_table(root, "documents", DOCUMENT_COLUMNS)
     if documents.empty:
-        return documents.assign(day=pd.Series(dtype=object))
-    runs = read_table(root, "runs", ["run_id", "started_at"])
-    return one_per_group(latest_analysis(counted_documents(documents, runs)))
+        return documents.assign(day=pd.Series(dtype=object), order=pd.Series(dtype=object))
+    return counted_documents(documents, read_table(root, "runs", ["run_id", "started_at"]))
 
 
 def entity_daily_rows(documents: pd.DataFrame, stances: pd.DataFrame, updated_at: str) -> pa.Table:
@@ -87,9 +86,9 @@ def update_entity_daily(context: RunContext, added_doc_ids: set[str]) -> Timelin
     started = time.perf_counter()
     root = Path(context.output_root)
     with output_lock(root):
-        documents = read_table(root, "documents", ["doc_id", "published", "run_id"])
-        days = set(document_days(documents[documents.doc_id.isin(added_doc_ids)]))
-        counted = representatives(root)  # over every day: a later copy never counts on its own day
+        documents = committed_with_days(root)  # read once: the run's days, and who counts on them
+        days = set(documents.loc[documents.doc_id.isin(added_doc_ids), "day"])
+        counted = one_per_group(latest_analysis(documents))  # over every day: a later copy never counts on its own day
         counted = counted[counted.day.isin(days)]
         stance_columns = ["doc_id", "analysis_sha256", "entity_id", "target", "type", "n_mentions", *(f"p_{label}" for label in LABELS)]
         stances = read_table(root, "stances", stance_columns)
